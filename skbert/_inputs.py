@@ -1,0 +1,202 @@
+"""Checking what users pass as ``X`` and ``y``, before any heavy work starts.
+
+``X`` is one of three shapes of text data:
+
+- texts: a 1-D sequence of ``str`` (list, tuple, numpy array, pandas Series);
+- pairs: ``n`` rows of 2 texts (list of tuples, ``(n, 2)`` array, two-column DataFrame);
+- triplets: ``n`` rows of 3 texts (anchor, positive, negative).
+
+Every error names the argument, the offending position and value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Number, Real
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.utils.multiclass import type_of_target
+
+XKind = Literal["texts", "pairs", "triplets"]
+_KIND_BY_WIDTH: dict[int, XKind] = {1: "texts", 2: "pairs", 3: "triplets"}
+
+
+@dataclass(frozen=True)
+class TextColumns:
+    """``X`` as columns of texts: one column for texts, two for pairs, three for triplets."""
+
+    columns: tuple[list[str], ...]
+    kind: XKind
+
+    @property
+    def n_samples(self) -> int:
+        """Number of rows."""
+        return len(self.columns[0])
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} (type {type(value).__name__})"
+
+
+def _check_text(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    fix = (
+        "drop those rows or fill them first, e.g. with pandas `.fillna('')`"
+        if missing
+        else "convert it with str() if it really is text"
+    )
+    raise TypeError(f"{where} is {_describe(value)}; every text must be a str: {fix}.")
+
+
+def _rows(X: Any, name: str) -> tuple[list[Any], int | None]:
+    """``X`` as a list of rows, and its width when ``X`` is a 2-D array or DataFrame."""
+    if isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"Iterable over raw text documents expected, {type(X).__name__} object received "
+            f"as {name}: wrap a single text in a list, {name}=[text]."
+        )
+    if isinstance(X, (Mapping, set, frozenset)):
+        raise TypeError(
+            f"{name} must be an ordered sequence of texts, got a {type(X).__name__}: "
+            f"pass a list, e.g. {name}=list(...)."
+        )
+    if (hasattr(X, "iloc") and hasattr(X, "columns")) or hasattr(X, "iloc"):  # pandas DataFrame
+        X = X.to_numpy(dtype=object)
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(f"{name} is a sparse matrix; skbert needs raw texts (str), not features.")
+    if isinstance(X, np.ndarray):
+        if X.ndim == 1:
+            return list(X), None
+        if X.ndim == 2:
+            return [list(row) for row in X], X.shape[1]
+        raise ValueError(
+            f"{name} has {X.ndim} dimensions (shape {X.shape}); expected a 1-D array of texts "
+            "or a 2-D array of pairs (n, 2) or triplets (n, 3)."
+        )
+    try:
+        return list(X), None
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a sequence of texts, pairs or triplets, got {_describe(X)}."
+        ) from None
+
+
+def check_texts(X: Any, *, name: str = "X", allow_empty: bool = False) -> TextColumns:
+    """Validate ``X`` and split it into columns of texts.
+
+    Parameters
+    ----------
+    X : sequence of str, or sequence of 2- or 3-tuples of str, or 2-D array / DataFrame
+        Texts, pairs or triplets.
+    name : str, default="X"
+        Name of the argument, for error messages.
+    allow_empty : bool, default=False
+        Whether zero rows are accepted (``transform([])`` is; ``fit([])`` is not).
+
+    Returns
+    -------
+    columns : TextColumns
+    """
+    rows, width = _rows(X, name)
+    if not rows:
+        if allow_empty:
+            return TextColumns(([],), "texts")
+        raise ValueError(f"{name} is empty; pass at least one text.")
+    if width is None and _is_row(rows[0]):
+        width = len(rows[0])
+        rows = [_as_row(row, i, width, name) for i, row in enumerate(rows)]
+    if width is None:
+        return TextColumns(
+            ([_check_text(text, f"{name}[{i}]") for i, text in enumerate(rows)],), "texts"
+        )
+    if width not in _KIND_BY_WIDTH:
+        raise ValueError(
+            f"{name} has rows of {width} texts; expected single texts, pairs (2 per row) or "
+            "triplets (3 per row: anchor, positive, negative)."
+        )
+    columns = tuple(
+        [_check_text(row[j], f"{name}[{i}][{j}]") for i, row in enumerate(rows)]
+        for j in range(width)
+    )
+    return TextColumns(columns, _KIND_BY_WIDTH[width])
+
+
+def _is_row(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _as_row(row: Any, i: int, width: int, name: str) -> Any:
+    if not _is_row(row):
+        raise TypeError(
+            f"{name}[{i}] is {_describe(row)} but {name}[0] is a row of {width} texts; "
+            "every row must have the same form."
+        )
+    if len(row) != width:
+        raise ValueError(
+            f"{name}[{i}] has {len(row)} texts but {name}[0] has {width}; every row of pairs "
+            "must have 2 texts and every row of triplets 3."
+        )
+    return row
+
+
+YKind = Literal["labels", "scores"]
+
+
+def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
+    """Validate ``y`` and tell class labels from real-valued scores.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels (ints, strings, any hashable) or real-valued scores.
+    n_samples : int
+        Number of rows of ``X``, which ``y`` must match.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+    kind : {"labels", "scores"}
+        ``"scores"`` for floats with a fractional part (``type_of_target`` says
+        ``"continuous"``), ``"labels"`` otherwise.
+    """
+    if isinstance(y, str) or not hasattr(y, "__len__"):
+        raise TypeError(f"y must be a 1-D array-like of labels or scores, got {_describe(y)}.")
+    values = np.asarray(y.to_numpy() if hasattr(y, "iloc") else y)
+    if values.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D (one label or score per row of X), got shape {values.shape}; "
+            "use y.ravel() for a column vector."
+        )
+    if len(values) != n_samples:
+        raise ValueError(
+            f"X has {n_samples} rows but y has {len(values)} values; they must match one to one."
+        )
+    if values.dtype == object:
+        for i, value in enumerate(values):
+            if value is None or (isinstance(value, Real) and not math.isfinite(value)):
+                raise ValueError(f"y[{i}] is {value!r}; every label must be given.")
+        if all(isinstance(v, Number) and not isinstance(v, bool) for v in values):
+            values = values.astype(np.float64)
+    if values.dtype.kind in "fc":
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(
+                f"y[{bad[0]}] is {values[bad[0]]!r}; labels and scores must be finite: drop "
+                "those rows or fill them."
+            )
+    kind = type_of_target(values)
+    if kind == "continuous":
+        return values, "scores"
+    if kind in ("binary", "multiclass"):
+        return values, "labels"
+    raise ValueError(
+        f"y is of type {kind!r}; expected one class label or one real-valued score per row."
+    )

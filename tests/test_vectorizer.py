@@ -1,0 +1,237 @@
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from skbert import SBERTVectorizer
+from tests.conftest import PAIRS, SCORES
+
+TEXTS = ["a man plays the guitar", "a dog runs fast", "what is the answer", "a cat eats food"]
+
+
+def make(model, **params):
+    return SBERTVectorizer(model, **{"random_state": 0, "batch_size": 4, **params})
+
+
+def test_transform_returns_float32_rows_in_input_order(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    E = vec.transform(TEXTS)
+    assert E.dtype == np.float32 and E.shape == (4, 32)
+    np.testing.assert_allclose(vec.transform(TEXTS[::-1]), E[::-1], atol=1e-5)
+
+
+def test_a_row_does_not_depend_on_the_other_rows(tiny_model):
+    vec = make(tiny_model, batch_size=2).fit(TEXTS)
+    full = vec.transform(TEXTS + ["a much longer sentence about a woman who plays the piano"])
+    np.testing.assert_allclose(vec.transform(TEXTS[1:3]), full[1:3], atol=1e-5)
+    np.testing.assert_allclose(vec.transform([TEXTS[0]]), full[:1], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "container",
+    [list, tuple, np.array, lambda t: np.array(t, dtype=object), pd.Series],
+)
+def test_transform_accepts_every_1d_container(tiny_model, container):
+    vec = make(tiny_model).fit(TEXTS)
+    np.testing.assert_allclose(vec.transform(container(TEXTS)), vec.transform(TEXTS), atol=1e-6)
+
+
+def test_duplicates_get_identical_rows(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    E = vec.transform(["a dog", "a cat", "a dog"])
+    np.testing.assert_array_equal(E[0], E[2])
+
+
+def test_transform_of_nothing_has_zero_rows_and_full_width(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    assert vec.transform([]).shape == (0, 32)
+
+
+def test_transform_rejects_a_bare_string(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    with pytest.raises(TypeError, match="Iterable over raw text documents expected"):
+        vec.transform("a dog")
+
+
+def test_transform_rejects_triplets(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    with pytest.raises(ValueError, match="texts or pairs, got triplets"):
+        vec.transform([("a", "b", "c")])
+
+
+def test_pairs_give_u_v_absdiff_features(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    u, v = vec.transform(["a dog"]), vec.transform(["a cat"])
+    features = vec.transform([("a dog", "a cat")])
+    np.testing.assert_allclose(features, np.hstack([u, v, np.abs(u - v)]), atol=1e-6)
+
+
+def test_pair_features_parameter_chooses_the_parts(tiny_model):
+    vec = make(tiny_model, pair_features=("abs_diff", "product")).fit(TEXTS)
+    u, v = vec.transform(["a dog"]), vec.transform(["a cat"])
+    np.testing.assert_allclose(
+        vec.transform([("a dog", "a cat")]), np.hstack([np.abs(u - v), u * v]), atol=1e-6
+    )
+
+
+def test_texts_without_labels_load_the_encoder_without_training(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    assert vec.loss_ is None and vec.history_ == []
+
+
+def test_epochs_zero_skips_training_even_with_labels(tiny_model):
+    frozen = make(tiny_model).fit(TEXTS)
+    vec = make(tiny_model, epochs=0).fit(PAIRS, SCORES)
+    assert vec.loss_ is None
+    np.testing.assert_allclose(vec.transform(TEXTS), frozen.transform(TEXTS), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("loss", "X", "y"),
+    [
+        ("cosine", PAIRS, SCORES),
+        ("softmax", PAIRS, ["close", "far"] * 4),
+        ("triplet", [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)], None),
+    ],
+)
+def test_each_objective_trains_and_changes_the_embeddings(tiny_model, loss, X, y):
+    frozen = make(tiny_model).fit(TEXTS).transform(TEXTS)
+    vec = make(tiny_model, loss=loss, learning_rate=1e-3, epochs=2).fit(X, y)
+    assert vec.loss_ == loss
+    assert len(vec.history_) == 2 * math.ceil(len(X) / 4)
+    assert all(math.isfinite(r["loss"]) for r in vec.history_)
+    assert not np.allclose(vec.transform(TEXTS), frozen, atol=1e-4)
+
+
+def test_cosine_training_lowers_the_loss(tiny_model):
+    vec = make(tiny_model, loss="cosine", learning_rate=1e-3, epochs=15, warmup_ratio=0.0).fit(
+        PAIRS, SCORES
+    )
+    losses = [r["loss"] for r in vec.history_]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+
+
+def test_softmax_records_any_hashable_classes(tiny_model):
+    vec = make(tiny_model, loss="softmax").fit(PAIRS, ["b", "a", "c", "a", "b", "c", "a", "b"])
+    assert vec.classes_.tolist() == ["a", "b", "c"]
+
+
+def test_history_records_warmup_and_decay(tiny_model):
+    vec = make(tiny_model, loss="cosine", epochs=5, batch_size=2).fit(PAIRS, SCORES)
+    rates = [r["learning_rate"] for r in vec.history_]
+    assert rates[0] == 0.0 and max(rates) == pytest.approx(2e-5)
+    assert [r["epoch"] for r in vec.history_][-1] == 4
+
+
+def test_same_random_state_same_model_other_seed_other_model(tiny_model):
+    def fit(seed):
+        vec = SBERTVectorizer(tiny_model, loss="cosine", learning_rate=1e-3, random_state=seed)
+        return vec.fit(PAIRS, SCORES).transform(TEXTS)
+
+    np.testing.assert_array_equal(fit(1), fit(1))
+    assert not np.array_equal(fit(1), fit(2))
+
+
+def test_fit_does_not_change_global_torch_rng(tiny_model):
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    make(tiny_model, loss="cosine").fit(PAIRS, SCORES)
+    assert torch.rand(1) == expected
+
+
+def test_fit_never_modifies_the_model_files(tiny_model):
+    def digest():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(tiny_model).iterdir()}
+
+    before = digest()
+    make(tiny_model, loss="cosine", learning_rate=1e-2).fit(PAIRS, SCORES)
+    assert digest() == before
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "cls"])
+def test_pooling_parameter_is_used(tiny_model, pooling):
+    vec = make(tiny_model, pooling=pooling).fit(TEXTS)
+    assert vec.pooling_ == pooling
+    other = make(tiny_model, pooling="max" if pooling != "max" else "mean").fit(TEXTS)
+    assert not np.allclose(vec.transform(TEXTS), other.transform(TEXTS))
+
+
+def test_normalize_follows_the_sentence_transformers_model_or_the_parameter(tiny_st_model):
+    auto = make(tiny_st_model).fit(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(auto.transform(TEXTS), axis=1), 1.0, rtol=1e-5)
+    raw = make(tiny_st_model, normalize=False).fit(TEXTS)
+    assert not np.allclose(np.linalg.norm(raw.transform(TEXTS), axis=1), 1.0)
+
+
+def test_max_seq_length_truncates(tiny_model):
+    long_text = "a dog runs fast " * 20
+    short = make(tiny_model, max_seq_length=8).fit(TEXTS)
+    cut = make(tiny_model).fit(TEXTS)
+    tokens = cut.tokenizer_(long_text)["input_ids"]
+    prefix = cut.tokenizer_.decode(tokens[1:7])
+    assert short.max_seq_length_ == 8
+    np.testing.assert_allclose(short.transform([long_text]), cut.transform([prefix]), atol=1e-5)
+
+
+def test_device_auto_resolves_in_fit(tiny_model):
+    vec = make(tiny_model)
+    assert vec.device == "auto" and not hasattr(vec, "device_")
+    vec.fit(TEXTS)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert vec.device_.type == expected or torch.backends.mps.is_available()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_is_a_clear_error(tiny_model):
+    with pytest.raises(ValueError, match="device='cuda' but cuda is not available"):
+        make(tiny_model, device="cuda").fit(TEXTS)
+
+
+def test_unused_margin_warns(tiny_model):
+    with pytest.warns(UserWarning, match="margin=0.5 has no effect with the 'cosine' objective"):
+        make(tiny_model, margin=0.5).fit(PAIRS, SCORES)
+
+
+def test_unused_score_range_warns(tiny_model):
+    with pytest.warns(UserWarning, match="score_range=.* has no effect"):
+        make(tiny_model, score_range=(0, 5)).fit(TEXTS)
+
+
+def test_refit_replaces_all_fitted_state(tiny_model):
+    vec = make(tiny_model, loss="softmax").fit(PAIRS, ["x", "y"] * 4)
+    assert hasattr(vec, "classes_")
+    vec.set_params(loss="cosine").fit(PAIRS, SCORES)
+    assert not hasattr(vec, "classes_") and vec.score_range_ == (0.0, 4.8)
+
+
+def test_score_is_spearman_of_cosine_similarity(tiny_model):
+    from scipy.stats import spearmanr
+
+    vec = make(tiny_model).fit(TEXTS)
+    u = vec.transform([a for a, _ in PAIRS])
+    v = vec.transform([b for _, b in PAIRS])
+    cosine = (u * v).sum(1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
+    assert vec.score(PAIRS, SCORES) == pytest.approx(spearmanr(cosine, SCORES).statistic, abs=1e-6)
+
+
+def test_score_needs_pairs(tiny_model):
+    vec = make(tiny_model).fit(TEXTS)
+    with pytest.raises(ValueError, match="score needs pairs"):
+        vec.score(TEXTS, [1.0, 2.0, 3.0, 4.0])
+
+
+def test_verbose_shows_a_progress_bar_with_the_loss(tiny_model, capsys):
+    make(tiny_model, loss="cosine", verbose=1).fit(PAIRS, SCORES)
+    assert "loss=" in capsys.readouterr().err
+
+
+def test_not_fitted_transform_raises(tiny_model):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        make(tiny_model).transform(TEXTS)
