@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ._encoder import SentenceEncoder, Tokens
+from ._precision import autocast
 
 _MEGABATCH = 64  # batches sorted together; larger means less padding, less randomness
 
@@ -31,6 +32,7 @@ class TrainingConfig:
     max_grad_norm: float | None
     seed: int
     verbose: bool
+    precision: str = "float32"
 
 
 def bucketed_batches(
@@ -159,6 +161,7 @@ def train(
     )
     schedule = make_schedule(optimizer, total, config.warmup_ratio)
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "float16")
     column_offsets = np.arange(n_columns)[:, None] * n_rows
     history: list[dict[str, float]] = []
     bar = _progress(total, config.verbose)
@@ -169,10 +172,10 @@ def train(
         for epoch in range(config.epochs):
             for rows in bucketed_batches(row_lengths, config.batch_size, rng):
                 input_ids, mask = tokens.padded((column_offsets + rows).ravel(), pad_id)
-                embeddings = encoder(input_ids.to(device), mask.to(device))
-                columns = embeddings.split(len(rows))
                 extra = () if target is None else (target[torch.from_numpy(rows)].to(device),)
-                loss = loss_fn(*columns, *extra)
+                with autocast(device, config.precision):
+                    embeddings = encoder(input_ids.to(device), mask.to(device))
+                    loss = loss_fn(*embeddings.split(len(rows)), *extra)
                 value = loss.item()
                 step = len(history)
                 if not math.isfinite(value):
@@ -182,11 +185,13 @@ def train(
                         "precision."
                     )
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if config.max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
                 learning_rate = optimizer.param_groups[0]["lr"]
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 schedule.step()
                 history.append(
                     {"epoch": epoch, "step": step, "loss": value, "learning_rate": learning_rate}

@@ -22,10 +22,18 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persistence
-from ._encoder import DEFAULT_MODEL, LoadedEncoder, encode, load_encoder, tokenize
+from ._encoder import (
+    DEFAULT_MODEL,
+    LoadedEncoder,
+    SentenceEncoder,
+    encode,
+    load_encoder,
+    tokenize,
+)
 from ._features import PAIR_PARTS, pair_features
 from ._inputs import TextColumns, check_target, check_texts
 from ._objectives import DEFAULT_MARGIN, OBJECTIVE_DATA, TrainingSet, build_loss, training_set
+from ._precision import autocast, quantize_int8
 from ._training import TrainingConfig, train
 
 _CHUNK = 8192  # texts tokenized at once in transform: bounds memory on very large inputs
@@ -106,6 +114,14 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     device : str, default="auto"
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (cuda, then mps, then
         cpu), resolved in ``fit``.
+    precision : {"float32", "bfloat16", "float16", "int8"}, default="float32"
+        Arithmetic of ``fit`` and ``transform``. ``"float32"`` is exact. ``"bfloat16"`` and
+        ``"float16"`` run matrix products under autocast (bfloat16 is fast on CPUs with
+        AVX-512 BF16 or AMX and on recent GPUs; float16 is meant for GPUs and trains with
+        loss scaling). ``"int8"`` trains in float32 and embeds with int8 linear layers on
+        the CPU. Read the measured speed and quality of each in the benchmarks page; the
+        setting is read at call time, so ``set_params(precision=...)`` after ``fit``
+        changes how ``transform`` runs.
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling, dropout and the initialisation of objective heads. Pass an int for
         reproducible fits.
@@ -180,6 +196,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "score_range": [tuple, list, None],
         "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
         "device": [str],
+        "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "trust_remote_code": ["boolean"],
@@ -203,6 +220,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         score_range: tuple[float, float] | None = None,
         max_seq_length: int | None = None,
         device: str = "auto",
+        precision: str = "float32",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         trust_remote_code: bool = False,
@@ -222,6 +240,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.score_range = score_range
         self.max_seq_length = max_seq_length
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.trust_remote_code = trust_remote_code
@@ -361,6 +380,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             max_grad_norm=self.max_grad_norm,
             seed=seed,
             verbose=bool(self.verbose),
+            precision="float32" if self.precision == "int8" else self.precision,
         )
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -379,8 +399,23 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # -- embedding --------------------------------------------------------------------------
 
+    def _inference_encoder(self) -> SentenceEncoder:
+        """Return the encoder ``transform`` runs: the fitted one or its int8 copy (built once)."""
+        if self.precision != "int8":
+            return self.encoder_
+        if self.device_.type != "cpu":
+            raise ValueError(
+                f"precision='int8' runs on the CPU only, but this vectorizer is on "
+                f"{self.device_}; use precision='bfloat16' or 'float16' on a GPU."
+            )
+        cached = getattr(self, "_int8", None)
+        if cached is None or cached[0] is not self.encoder_:
+            self._int8 = (self.encoder_, quantize_int8(self.encoder_))
+        return self._int8[1]
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings of ``texts`` in order, each distinct text encoded once."""
+        encoder = self._inference_encoder()
         index: dict[str, int] = {}
         rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
         unique = list(index)
@@ -388,14 +423,15 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
             tokens = tokenize(self.tokenizer_, chunk, self.max_seq_length_, self.lowercase_)
-            encode(
-                self.encoder_,
-                tokens,
-                batch_size=self.batch_size,
-                pad_id=self.tokenizer_.pad_token_id,
-                device=self.device_,
-                out=out[start : start + len(chunk)],
-            )
+            with autocast(self.device_, self.precision):
+                encode(
+                    encoder,
+                    tokens,
+                    batch_size=self.batch_size,
+                    pad_id=self.tokenizer_.pad_token_id,
+                    device=self.device_,
+                    out=out[start : start + len(chunk)],
+                )
         return out if len(unique) == len(texts) else out[rows]
 
     def _pair_embeddings(self, data: TextColumns) -> tuple[np.ndarray, np.ndarray]:
@@ -496,6 +532,11 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_int8", None)  # a cache, rebuilt on demand
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

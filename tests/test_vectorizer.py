@@ -129,7 +129,7 @@ def test_history_records_warmup_and_decay(tiny_model):
 
 def test_same_random_state_same_model_other_seed_other_model(tiny_model):
     def fit(seed):
-        vec = SBERTVectorizer(tiny_model, loss="cosine", learning_rate=1e-3, random_state=seed)
+        vec = make(tiny_model, loss="cosine", learning_rate=1e-3, random_state=seed)
         return vec.fit(PAIRS, SCORES).transform(TEXTS)
 
     np.testing.assert_array_equal(fit(1), fit(1))
@@ -235,3 +235,13 @@ def test_not_fitted_transform_raises(tiny_model):
 
     with pytest.raises(NotFittedError):
         make(tiny_model).transform(TEXTS)
+
+
+def test_transform_in_chunks_equals_one_pass(tiny_model, monkeypatch):
+    from skbert import vectorizer
+
+    vec = make(tiny_model, batch_size=2).fit(TEXTS)
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 5)]
+    whole = vec.transform(texts)
+    monkeypatch.setattr(vectorizer, "_CHUNK", 3)
+    np.testing.assert_allclose(vec.transform(texts), whole, atol=1e-5)
