@@ -1,0 +1,83 @@
+"""A process-level, size-bounded cache of embeddings computed by encoders that were not fine-tuned.
+
+A frozen vectorizer (``loss_`` is None) embeds a text exactly as any other frozen vectorizer
+with the same model files and settings does, so searches that refit it for every candidate
+and fold (``GridSearchCV`` over a downstream ``C``) need not embed the same texts again. The
+key is the model's fingerprint (resolved folder plus the size and modification time of its
+files) with every setting that changes the output, and the text itself. Fine-tuned encoders
+are never cached. The cache lives in the process, not in the estimator: pickles stay small.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from pathlib import Path
+
+import numpy as np
+
+MAX_BYTES = 256 * 2**20
+
+
+def fingerprint(folder: Path) -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """Identify a model folder by its resolved path and the size and mtime of its files."""
+    folder = folder.resolve()
+    stamps = tuple(
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    )
+    return str(folder), stamps
+
+
+class EmbeddingCache:
+    """Least-recently-used embeddings, at most ``max_bytes`` of them.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Bound on the stored embeddings plus their texts.
+    """
+
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._rows: OrderedDict[tuple[Hashable, str], np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def lookup(self, key: Hashable, texts: list[str]) -> list[np.ndarray | None]:
+        """Return the cached embedding of each text under ``key``, or None where absent."""
+        with self._lock:
+            found = []
+            for text in texts:
+                row = self._rows.get((key, text))
+                if row is not None:
+                    self._rows.move_to_end((key, text))
+                found.append(row)
+            return found
+
+    def store(self, key: Hashable, texts: list[str], embeddings: np.ndarray) -> None:
+        """Remember ``embeddings[i]`` for ``texts[i]``, evicting the least recently used."""
+        with self._lock:
+            for text, row in zip(texts, embeddings, strict=True):
+                entry = (key, text)
+                if entry in self._rows:
+                    continue
+                self._rows[entry] = row.copy()
+                self._bytes += row.nbytes + len(text)
+            while self._bytes > self.max_bytes and self._rows:
+                (_, text), row = self._rows.popitem(last=False)
+                self._bytes -= row.nbytes + len(text)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._rows.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+EMBEDDINGS = EmbeddingCache()
