@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _persistence
 from ._encoder import DEFAULT_MODEL, LoadedEncoder, encode, load_encoder, tokenize
 from ._features import PAIR_PARTS, pair_features
-from ._inputs import TextColumns, check_target, check_texts
+from ._inputs import TextColumns, check_scores, check_target, check_texts
 from ._objectives import DEFAULT_MARGIN, OBJECTIVE_DATA, TrainingSet, build_loss, training_set
 from ._training import TrainingConfig, train
 
@@ -416,14 +416,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         X_new : ndarray of shape (n_samples, dim) or (n_samples, len(pair_features) * dim)
             float32, in input order. A row does not depend on the other rows of the call.
+            An empty ``X`` gives zero rows of the width ``fit`` set (see
+            ``get_feature_names_out``).
         """
         check_is_fitted(self)
         data = check_texts(X, allow_empty=True)
+        if data.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
+            return np.empty((0, self._n_features_out), dtype=np.float32)
         if data.kind == "texts":
             return self._embed(data.columns[0])
         if data.kind == "triplets":
             raise ValueError(
-                "transform takes texts or pairs, got triplets; embed the texts instead: "
+                "transform takes texts or pairs, got triplets in X; embed the texts instead: "
                 "vectorizer.transform([anchor, positive, negative, ...])."
             )
         u, v = self._pair_embeddings(data)
@@ -448,17 +452,27 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         score : float
-            Spearman's rho, in ``[-1, 1]``.
+            Spearman's rho, in ``[-1, 1]``; 0.0, with a warning, when every pair gets the
+            same cosine similarity (no ranking at all).
         """
         check_is_fitted(self)
         data = check_texts(X)
         if data.kind != "pairs":
             raise ValueError(
-                f"score needs pairs (a, b) with gold similarity scores, got {data.kind}."
+                f"score needs pairs (a, b) in X, with gold similarity scores in y; got "
+                f"{data.kind}."
             )
-        scores, _ = check_target(y, data.n_samples)
+        scores = check_scores(y, data.n_samples)
         u, v = self._pair_embeddings(data)
         cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(u), torch.from_numpy(v))
+        if bool((cosine == cosine[0]).all()):
+            warnings.warn(
+                "Every pair got the same cosine similarity, so Spearman's correlation is "
+                "undefined; score returns 0.0 (no ranking).",
+                UserWarning,
+                stacklevel=2,
+            )
+            return 0.0
         return float(spearmanr(cosine.numpy(), scores).statistic)
 
     # -- scikit-learn plumbing --------------------------------------------------------------
