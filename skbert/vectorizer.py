@@ -342,19 +342,24 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self
 
     def _set_fitted(self, loaded: LoadedEncoder, device: torch.device, **fitted: Any) -> None:
-        """Replace all fitted state at once, so a failed fit never leaves a mix."""
+        """Replace all fitted state at once, so a failed fit never leaves a mix.
+
+        Everything that can fail runs before the old state is touched; the swap itself is
+        plain dictionary updates.
+        """
+        new = {
+            "encoder_": loaded.encoder.eval(),
+            "tokenizer_": loaded.tokenizer,
+            "pooling_": loaded.encoder.pooling,
+            "normalize_": loaded.encoder.normalize,
+            "max_seq_length_": loaded.max_seq_length,
+            "lowercase_": loaded.lowercase,
+            "device_": device,
+            **fitted,
+        }
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
-        vars(self).update(
-            encoder_=loaded.encoder.eval(),
-            tokenizer_=loaded.tokenizer,
-            pooling_=loaded.encoder.pooling,
-            normalize_=loaded.encoder.normalize,
-            max_seq_length_=loaded.max_seq_length,
-            lowercase_=loaded.lowercase,
-            device_=device,
-            **fitted,
-        )
+        vars(self).update(new)
 
     def _train(
         self,
