@@ -217,8 +217,8 @@ def training_set(
             raise TypeError(f"y mixes label types that cannot be sorted: {exc}.") from None
         if len(classes) < 2:
             raise ValueError(
-                f"loss='softmax' needs at least 2 classes in y, got only {classes[0]!r}: add "
-                "pairs of another class."
+                f"loss='softmax' needs at least 2 classes in y, got only "
+                f"{classes.tolist()[0]!r}: add pairs of another class."
             )
         return TrainingSet(name, X.columns, target.astype(np.int64), classes=classes)
     if name == "cosine":
