@@ -81,8 +81,8 @@ def _break_flush(vec, monkeypatch, error):
     monkeypatch.setattr(_persistence, "_fsync", _raiser(error))
 
 
-def _break_final_step(vec, monkeypatch, error):
-    """Fail the step that puts the new folder in place: a rename, or the atomic exchange."""
+def _break_rename(monkeypatch, error):
+    """Make renaming the staging folder into place raise ``error``."""
     original = Path.rename
 
     def rename(self, target):
@@ -91,6 +91,11 @@ def _break_final_step(vec, monkeypatch, error):
         return original(self, target)
 
     monkeypatch.setattr(Path, "rename", rename)
+
+
+def _break_final_step(vec, monkeypatch, error):
+    """Fail the step that puts the new folder in place: a rename, or the atomic exchange."""
+    _break_rename(monkeypatch, error)
     monkeypatch.setattr(_persistence, "_exchange", _raiser(error))
 
 
@@ -153,18 +158,12 @@ def test_an_overwrite_leaves_only_the_new_folder(fitted, copy):
 
 def test_without_an_atomic_exchange_a_failed_overwrite_still_restores(fitted, copy, monkeypatch):
     before = digest(copy)
+    _break_rename(monkeypatch, KeyboardInterrupt())
     monkeypatch.setattr(_persistence, "_exchange", lambda a, b: False)
-    original = Path.rename
-
-    def rename(self, target):
-        if self.name.endswith(".partial"):
-            raise KeyboardInterrupt
-        return original(self, target)
-
-    monkeypatch.setattr(Path, "rename", rename)
     with pytest.raises(KeyboardInterrupt):
         fitted.save(copy, overwrite=True)
-    monkeypatch.setattr(Path, "rename", original)
+    monkeypatch.undo()
+    monkeypatch.setattr(_persistence, "_exchange", lambda a, b: False)
     assert [p.name for p in copy.parent.iterdir()] == ["copy"]
     assert digest(copy) == before
     fitted.save(copy, overwrite=True)
