@@ -216,8 +216,8 @@ def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
         for i, value in enumerate(values):
             if _is_missing(value) or (isinstance(value, Real) and not math.isfinite(value)):
                 raise ValueError(
-                    f"y[{i}] is {value!r}; every label must be given: drop those rows or "
-                    "fill them."
+                    f"y[{i}] is {_describe(value)}; every label must be given: drop those "
+                    "rows or fill them."
                 )
         if all(isinstance(v, Number) and not isinstance(v, bool) for v in values):
             values = values.astype(np.float64)

@@ -170,6 +170,10 @@ def save(vectorizer: SBERTVectorizer, path: Path, *, overwrite: bool) -> Path:
     return path
 
 
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
 def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read the parameters and fitted metadata that :func:`save` wrote to ``path``.
 
@@ -178,9 +182,9 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     that was not fine-tuned.
     """
     if not path.is_dir():
-        stranded = sorted(path.parent.glob(f".{path.name}.*.old"))
+        stranded = max(path.parent.glob(f".{path.name}.*.old"), key=_mtime, default=None)
         hint = (
-            f" A save that was killed left the previous version at {stranded[-1]}: rename it "
+            f" A save that was killed left the previous version at {stranded}: rename it "
             f"to {path.name}."
             if stranded
             else ""
