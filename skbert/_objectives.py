@@ -31,6 +31,15 @@ DATA_DESCRIPTIONS = {
     "labelled_pairs": "pairs with class labels",
     "triplets": "triplets (anchor, positive, negative) without labels",
 }
+# What ``y`` holds for each kind of data: what an objective defined on it accepts as target.
+TARGET_KIND: dict[str, YKind | None] = {
+    "texts": None,
+    "labelled_texts": "labels",
+    "pairs": None,
+    "scored_pairs": "scores",
+    "labelled_pairs": "labels",
+    "triplets": None,
+}
 
 # The data each objective is defined on; the first kind is the one it is named for.
 OBJECTIVE_DATA: dict[str, tuple[str, ...]] = {
@@ -111,6 +120,35 @@ def resolve_loss(loss: str, kind: str) -> str | None:
     return loss
 
 
+def _target_kinds(loss: str) -> set[YKind | None]:
+    return {TARGET_KIND[kind] for kind in OBJECTIVE_DATA[loss]}
+
+
+def check_target_kind(loss: str, y: np.ndarray | None, y_kind: YKind | None) -> None:
+    """Reject real-valued scores given to an objective that trains on class labels only.
+
+    What an objective accepts follows from the data it is defined on (:data:`TARGET_KIND`
+    of each kind in :data:`OBJECTIVE_DATA`), so a new objective gets this check for free.
+
+    Raises
+    ------
+    ValueError
+        Naming the first score that is not a whole number, and the fixes.
+    """
+    if loss == "auto" or y is None or y_kind != "scores":
+        return
+    if _target_kinds(loss) != {"labels"}:
+        return
+    i = int(np.flatnonzero(y != np.round(y))[0])
+    expected = " or ".join(DATA_DESCRIPTIONS[kind] for kind in OBJECTIVE_DATA[loss])
+    for_scores = " or ".join(f"loss={n!r}" for n in OBJECTIVE_DATA if "scores" in _target_kinds(n))
+    raise ValueError(
+        f"loss={loss!r} trains on {expected}, but y[{i}] = {y[i]} is a real-valued score. "
+        "Pass class labels (ints or strings), bin the scores into classes first (e.g. "
+        f"np.digitize(y, bins)), or use {for_scores} for scores."
+    )
+
+
 def scale_scores(
     scores: np.ndarray, score_range: tuple[float, float] | None
 ) -> tuple[np.ndarray, tuple[float, float]]:
@@ -132,8 +170,8 @@ def scale_scores(
     low, high = score_range
     if high <= low:
         raise ValueError(
-            f"All training scores equal {low}; the cosine objective needs scores that vary. "
-            "Pass score_range=(low, high) if they lie on a known scale."
+            f"All training scores in y equal {low}; the cosine objective needs scores that "
+            "vary. Pass score_range=(low, high) if they lie on a known scale."
         )
     outside = np.flatnonzero((scores < low) | (scores > high))
     if outside.size:
@@ -166,8 +204,9 @@ def training_set(
     -------
     training_set : TrainingSet
     """
-    if loss in _SCORE_LOSSES and y_kind == "labels" and y is not None and y.dtype.kind in "iub":
-        y_kind = "scores"  # integer scores (e.g. 0/1 similarity) are scores to these losses
+    if loss in _SCORE_LOSSES and y_kind == "labels" and y is not None and y.dtype.kind in "iubf":
+        y_kind = "scores"  # whole-number scores (e.g. 0/1 similarity) are scores to these losses
+    check_target_kind(loss, y, y_kind)
     name = resolve_loss(loss, data_kind(X, y_kind))
     if name is None:
         return TrainingSet(None, X.columns)
@@ -178,7 +217,8 @@ def training_set(
             raise TypeError(f"y mixes label types that cannot be sorted: {exc}.") from None
         if len(classes) < 2:
             raise ValueError(
-                f"loss='softmax' needs at least 2 classes in y, got only {classes[0]!r}."
+                f"loss='softmax' needs at least 2 classes in y, got only "
+                f"{classes.tolist()[0]!r}: add pairs of another class."
             )
         return TrainingSet(name, X.columns, target.astype(np.int64), classes=classes)
     if name == "cosine":

@@ -2,13 +2,18 @@
 
 The folder is a Hugging Face model folder (``config.json``, ``model.safetensors``, tokenizer
 files), the sentence-transformers files that describe pooling and normalisation, and
-``skbert_config.json`` with the estimator's parameters and fitted metadata.
+``skbert_config.json`` with the estimator's parameters, fitted metadata, and the size and
+SHA-256 of every other file, so that loading finds a file damaged or changed since.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import os
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -18,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from ._encoder import quiet_transformers
+from ._model_files import check_manifest, manifest
 from ._st_format import write_config
 
 if TYPE_CHECKING:
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
 SKBERT_CONFIG = "skbert_config.json"
 _FITTED = ("loss_", "input_kind_", "history_", "classes_", "score_range_")
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # from Linux <fcntl.h> and <linux/fs.h>
 
 
 def _jsonable(value: Any) -> Any:
@@ -58,12 +65,73 @@ def _write(vectorizer: SBERTVectorizer, folder: Path) -> None:
     params = {k: _jsonable(v) for k, v in vectorizer.get_params().items()}
     params["model"] = str(vectorizer.model)
     fitted = {k: _jsonable(getattr(vectorizer, k)) for k in _FITTED if hasattr(vectorizer, k)}
-    content = {"skbert_version": __version__, "params": params, "fitted": fitted}
+    content = {
+        "skbert_version": __version__,
+        "params": params,
+        "fitted": fitted,
+        "files": manifest(folder),
+    }
     (folder / SKBERT_CONFIG).write_text(json.dumps(content, indent=2), encoding="utf-8")
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` to disk; a folder too on POSIX, which makes a rename in it durable."""
+    if path.is_dir() and os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2``); False where unsupported."""
+    if sys.platform != "linux":
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # e.g. a network filesystem
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _replace(staging: Path, path: Path) -> None:
+    """Put ``staging`` in place of the folder ``path``; ``staging`` then holds the old one.
+
+    One atomic exchange where the system offers it; otherwise two renames, between which
+    a killed process leaves the old folder at ``.NAME.<id>.old`` (``read`` points to it).
+    """
+    if _exchange(staging, path):
+        return
+    old = path.with_name(f".{path.name}.{uuid.uuid4().hex}.old")
+    path.rename(old)
+    try:
+        staging.rename(path)
+    except BaseException:
+        old.rename(path)
+        raise
+    old.rename(staging)
 
 
 def save(vectorizer: SBERTVectorizer, path: Path, *, overwrite: bool) -> Path:
     """Write ``vectorizer`` to ``path`` through a temporary sibling folder and a rename.
+
+    The files are flushed to disk before the folder takes the place of ``path``, so
+    ``path`` holds either the previous folder or the complete new one, whenever the
+    process is stopped. A killed process may leave a hidden ``.NAME.*.partial`` folder
+    beside ``path``, safe to delete.
 
     Parameters
     ----------
@@ -89,39 +157,53 @@ def save(vectorizer: SBERTVectorizer, path: Path, *, overwrite: bool) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         _write(vectorizer, staging)
+        for item in [*staging.rglob("*"), staging]:
+            _fsync(item)
         if path.exists():
-            old = path.with_name(f".{path.name}.{uuid.uuid4().hex}.old")
-            path.rename(old)
-            try:
-                staging.rename(path)
-            except BaseException:
-                old.rename(path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
+            _replace(staging, path)
         else:
             staging.rename(path)
+        _fsync(path.parent)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
 def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read the parameters and fitted metadata that :func:`save` wrote to ``path``.
 
-    A sentence-transformers or Hugging Face folder without ``skbert_config.json`` reads as
-    a vectorizer of that model that was not fine-tuned.
+    Every file :func:`save` wrote is checked to be there, unchanged. A sentence-transformers
+    or Hugging Face folder without ``skbert_config.json`` reads as a vectorizer of that model
+    that was not fine-tuned.
     """
     if not path.is_dir():
-        raise FileNotFoundError(f"{path} is not a folder; pass the folder written by save().")
+        stranded = max(path.parent.glob(f".{path.name}.*.old"), key=_mtime, default=None)
+        hint = (
+            f" A save that was killed left the previous version at {stranded}: rename it "
+            f"to {path.name}."
+            if stranded
+            else ""
+        )
+        raise FileNotFoundError(
+            f"{path} is not a folder; pass the folder written by save().{hint}"
+        )
     config_file = path / SKBERT_CONFIG
     if not config_file.is_file():
         return {"model": str(path)}, {"loss_": None, "input_kind_": "texts", "history_": []}
     try:
         saved = json.loads(config_file.read_text(encoding="utf-8"))
         params, fitted = saved["params"], saved["fitted"]
-    except (ValueError, KeyError, TypeError) as exc:
+        files = {name: (int(f["bytes"]), str(f["sha256"])) for name, f in saved["files"].items()}
+        if any(Path(name).is_absolute() or ".." in Path(name).parts for name in files):
+            raise ValueError("its file list names files outside the folder")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{config_file} is corrupt ({exc}); save the vectorizer again.") from exc
+    check_manifest(path, files)
     for name in ("pair_features", "score_range"):
         if params.get(name) is not None:
             params[name] = tuple(params[name])

