@@ -22,7 +22,7 @@ import skbert
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(?P<info>[^`\n]*)\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-# Docstring examples that load the real model and fine-tune it take more than a few seconds.
+# Modules whose docstring examples load the real default model and fine-tune it.
 SLOW_DOCTESTS = {"skbert.vectorizer"}
 
 
@@ -47,6 +47,7 @@ def test_fences_are_found_with_their_line_numbers(tmp_path):
     assert python_blocks(page) == [(3, "x = 1\n"), (15, "y = x + 1\n")]
 
 
+@pytest.mark.slow  # the pages use the real default model, and fine-tune it
 @pytest.mark.parametrize(
     "page",
     [page for page in PAGES if python_blocks(page)],
