@@ -90,16 +90,18 @@ def main() -> None:
     pairs, scores = scored_pairs(texts, labels)
     test_pairs, test_scores = scored_pairs(*columns(TEST))
 
-    start = time.perf_counter()
     frozen = SBERTVectorizer().fit(texts)  # no labels: the pretrained encoder as it is
+    # Eight steps of 16 pairs: a learning rate ten times the default makes them count.
     tuned = SBERTVectorizer(loss="cosine", learning_rate=2e-4, batch_size=16, random_state=0)
+    start = time.perf_counter()
     tuned.fit(pairs, scores)
     seconds = time.perf_counter() - start
 
     print(
         f"Fine-tuned on {len(pairs)} pairs from {len(texts)} labelled reviews in {seconds:.0f} s."
     )
-    print(f"{f'On {len(TEST)} unseen reviews:':<42}{'frozen':>6}  {'fine-tuned':>10}")
+    header = f"On {len(TEST)} unseen reviews:"
+    print(f"{header:<42}{'frozen':>6}  {'fine-tuned':>10}")
     for measure, before, after in [
         (
             "nearest-neighbour accuracy",
