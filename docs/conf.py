@@ -23,6 +23,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 
 myst_heading_anchors = 3  # #section links from Markdown, as on GitHub
+myst_enable_extensions = ["deflist"]  # "term" then ": definition" lists
 
 autodoc_typehints = "none"  # types are in the numpydoc parameter lists
 autodoc_member_order = "bysource"
