@@ -1,0 +1,91 @@
+"""The documentation runs: code blocks of README.md and docs/*.md, and docstring examples.
+
+Each page's ``python`` code blocks run in order in one namespace, the way a reader pastes
+them into one session. A block whose info string carries ``skip`` (a fence opened with
+three backticks and ``python skip``) is shown but not run: for code that needs a GPU, a
+network or data that is not shipped.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+import skbert
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(?P<info>[^`\n]*)\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# Modules whose docstring examples load the real default model and fine-tune it.
+SLOW_DOCTESTS = {"skbert.vectorizer"}
+
+
+def python_blocks(page: Path) -> list[tuple[int, str]]:
+    """``(line of the opening fence, code)`` of each python block of ``page`` not marked skip."""
+    text = page.read_text(encoding="utf-8")
+    blocks = []
+    for match in FENCE.finditer(text):
+        words = match["info"].split()
+        if words[:1] == ["python"] and "skip" not in words[1:]:
+            blocks.append((text.count("\n", 0, match.start()) + 1, match["code"]))
+    return blocks
+
+
+def test_fences_are_found_with_their_line_numbers(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Title\n\n```python\nx = 1\n```\n\n```bash\nls\n```\n\n"
+        "```python skip\ngpu()\n```\n\n```python\ny = x + 1\n```\n",
+        encoding="utf-8",
+    )
+    assert python_blocks(page) == [(3, "x = 1\n"), (15, "y = x + 1\n")]
+
+
+@pytest.mark.slow  # the pages use the real default model, and fine-tune it
+@pytest.mark.parametrize(
+    "page",
+    [page for page in PAGES if python_blocks(page)],
+    ids=lambda page: page.relative_to(ROOT).as_posix(),
+)
+def test_code_blocks_of_page_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    for line, code in python_blocks(page):
+        # Padding puts each line at its line number in the page, so a traceback points there.
+        exec(compile("\n" * line + code, str(page), "exec"), namespace)
+
+
+def _modules_with_examples() -> list[object]:
+    params = []
+    for info in pkgutil.iter_modules(skbert.__path__, "skbert."):
+        module = importlib.import_module(info.name)
+        if any(test.examples for test in doctest.DocTestFinder().find(module)):
+            marks = [pytest.mark.slow] if info.name in SLOW_DOCTESTS else []
+            params.append(pytest.param(info.name, marks=marks, id=info.name))
+    return params
+
+
+@pytest.mark.parametrize("module_name", _modules_with_examples())
+def test_docstring_examples_of_module_run(module_name):
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed; see stdout"
+
+
+@pytest.mark.slow
+def test_quickstart_example_fine_tuning_beats_frozen_embeddings(capsys):
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
+    rows = {
+        line.split()[0]: [float(v) for v in line.split()[-2:]]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("  ")
+    }
+    for measure, (frozen, tuned) in rows.items():
+        assert tuned > frozen, measure
+    assert len(rows) == 2
