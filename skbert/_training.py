@@ -88,12 +88,18 @@ def make_optimizer(
 def make_schedule(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``ceil(warmup_ratio * total_steps)`` steps, then linear decay to 0."""
+    """Linear warm-up over ``W = ceil(warmup_ratio * total_steps)`` steps, then linear decay.
+
+    Step ``s < W`` runs at ``(s + 1) / (W + 1)`` of the peak rate, so even the first step
+    learns (a schedule starting at exactly 0 would make a one-step fit a no-op); the peak
+    is reached at step ``W`` and the rate then falls linearly to ``1 / (total - W)`` of the
+    peak on the last step.
+    """
     warmup = math.ceil(warmup_ratio * total_steps)
 
     def factor(step: int) -> float:
         if step < warmup:
-            return step / max(1, warmup)
+            return (step + 1) / (warmup + 1)
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

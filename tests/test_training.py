@@ -44,9 +44,16 @@ def test_schedule_warms_up_linearly_then_decays_to_zero():
         rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         schedule.step()
-    assert rates[:3] == pytest.approx([0.0, 0.5, 1.0])
+    assert rates[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert rates[-1] == pytest.approx(1 / 18)
     assert all(a >= b for a, b in zip(rates[2:], rates[3:], strict=False))
+
+
+def test_a_one_step_fit_still_learns():
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    make_schedule(optimizer, total_steps=1, warmup_ratio=0.1)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.5)
 
 
 def test_optimizer_does_not_decay_biases_or_layernorm():
