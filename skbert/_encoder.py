@@ -327,6 +327,7 @@ class LoadedEncoder:
     tokenizer: PreTrainedTokenizerBase
     max_seq_length: int
     lowercase: bool
+    path: Path
 
 
 def load_encoder(
@@ -369,7 +370,7 @@ def load_encoder(
         )
     normalize = st.normalize if normalize == "auto" else bool(normalize)
     encoder = SentenceEncoder(pretrained.transformer, pooling, normalize)
-    return LoadedEncoder(encoder, pretrained.tokenizer, length, st.do_lower_case)
+    return LoadedEncoder(encoder, pretrained.tokenizer, length, st.do_lower_case, pretrained.path)
 
 
 @torch.inference_mode()

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persistence
+from ._cache import EMBEDDINGS, fingerprint
 from ._encoder import (
     DEFAULT_MODEL,
     LoadedEncoder,
@@ -35,6 +36,7 @@ from ._inputs import TextColumns, check_scores, check_target, check_texts
 from ._objectives import DEFAULT_MARGIN, OBJECTIVE_DATA, TrainingSet, build_loss, training_set
 from ._precision import autocast, quantize_int8
 from ._training import TrainingConfig, train
+from .exceptions import warn_truncated
 
 _CHUNK = 8192  # texts tokenized at once in transform: bounds memory on very large inputs
 
@@ -124,6 +126,12 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         the CPU. Read the measured speed and quality of each in the benchmarks page; the
         setting is read at call time, so ``set_params(precision=...)`` after ``fit``
         changes how ``transform`` runs.
+    cache_embeddings : bool, default=True
+        Remember, in a process-wide cache bounded at 256 MiB, the embeddings computed by an
+        encoder that was not fine-tuned (``loss_`` is None, or a folder from :meth:`load`),
+        keyed by the model files' fingerprint, every setting that changes the output, and
+        the text. Searches that refit a frozen vectorizer for every candidate and fold then
+        embed each text once. Fine-tuned encoders are never cached.
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling, dropout and the initialisation of objective heads. Pass an int for
         reproducible fits.
@@ -211,6 +219,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
         "device": [str],
         "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
+        "cache_embeddings": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "trust_remote_code": ["boolean"],
@@ -236,6 +245,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         max_seq_length: int | None = None,
         device: str = "auto",
         precision: str = "float32",
+        cache_embeddings: bool = True,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         trust_remote_code: bool = False,
@@ -257,6 +267,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.max_seq_length = max_seq_length
         self.device = device
         self.precision = precision
+        self.cache_embeddings = cache_embeddings
         self.random_state = random_state
         self.verbose = verbose
         self.trust_remote_code = trust_remote_code
@@ -357,15 +368,25 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             fitted["classes_"] = training.classes
         if training.score_range is not None:
             fitted["score_range_"] = training.score_range
-        self._set_fitted(loaded, device, history_=history, **fitted)
+        self._set_fitted(loaded, device, frozen=training.loss is None, history_=history, **fitted)
         return self
 
-    def _set_fitted(self, loaded: LoadedEncoder, device: torch.device, **fitted: Any) -> None:
+    def _set_fitted(
+        self, loaded: LoadedEncoder, device: torch.device, *, frozen: bool, **fitted: Any
+    ) -> None:
         """Replace all fitted state at once, so a failed fit never leaves a mix.
 
         Everything that can fail runs before the old state is touched; the swap itself is
-        plain dictionary updates.
+        plain dictionary updates. ``frozen`` says the weights are those of the model files,
+        so embeddings may be shared through the process-wide cache.
         """
+        settings = (
+            loaded.encoder.pooling,
+            loaded.encoder.normalize,
+            loaded.max_seq_length,
+            loaded.lowercase,
+        )
+        cache_key = (fingerprint(loaded.path), *settings) if frozen else None
         new = {
             "encoder_": loaded.encoder.eval(),
             "tokenizer_": loaded.tokenizer,
@@ -378,7 +399,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         }
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
-        vars(self).update(new)
+        vars(self).update(new, _cache_key=cache_key)
 
     def _train(
         self,
@@ -436,16 +457,14 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self._int8 = (self.encoder_, quantize_int8(self.encoder_))
         return self._int8[1]
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of ``texts`` in order, each distinct text encoded once."""
+    def _encode(self, texts: list[str], out: np.ndarray) -> int:
+        """Embed ``texts`` into ``out`` chunk by chunk; return how many were truncated."""
         encoder = self._inference_encoder()
-        index: dict[str, int] = {}
-        rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
-        unique = list(index)
-        out = np.empty((len(unique), self.encoder_.dim), dtype=np.float32)
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
+        truncated = 0
+        for start in range(0, len(texts), _CHUNK):
+            chunk = texts[start : start + _CHUNK]
             tokens = tokenize(self.tokenizer_, chunk, self.max_seq_length_, self.lowercase_)
+            truncated += tokens.n_truncated
             with autocast(self.device_, self.precision):
                 encode(
                     encoder,
@@ -455,6 +474,29 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     device=self.device_,
                     out=out[start : start + len(chunk)],
                 )
+        return truncated
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts`` in order; each distinct text encoded once, or cached."""
+        index: dict[str, int] = {}
+        rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
+        unique = list(index)
+        out = np.empty((len(unique), self.encoder_.dim), dtype=np.float32)
+        key = self._cache_key if self.cache_embeddings else None
+        if key is None:
+            truncated = self._encode(unique, out)
+        else:
+            key = (*key, self.precision)
+            found = EMBEDDINGS.lookup(key, unique)
+            missing = [i for i, row in enumerate(found) if row is None]
+            for i, row in enumerate(found):
+                if row is not None:
+                    out[i] = row
+            fresh = np.empty((len(missing), out.shape[1]), dtype=np.float32)
+            truncated = self._encode([unique[i] for i in missing], fresh)
+            out[missing] = fresh
+            EMBEDDINGS.store(key, [unique[i] for i in missing], fresh)
+        warn_truncated(truncated, len(unique), self.max_seq_length_, stacklevel=4)
         return out if len(unique) == len(texts) else out[rows]
 
     def _pair_embeddings(self, data: TextColumns) -> tuple[np.ndarray, np.ndarray]:
@@ -669,5 +711,5 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         resolved = resolve_device(device)
         loaded.encoder.to(resolved)
-        vectorizer._set_fitted(loaded, resolved, **fitted)
+        vectorizer._set_fitted(loaded, resolved, frozen=True, **fitted)
         return vectorizer

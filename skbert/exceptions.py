@@ -1,0 +1,29 @@
+"""Warnings skbert emits, as classes users can filter."""
+
+from __future__ import annotations
+
+import warnings
+
+__all__ = ["TruncationWarning", "warn_truncated"]
+
+
+class TruncationWarning(UserWarning):
+    """Texts were longer than ``max_seq_length`` tokens and only their beginning was embedded.
+
+    Filter it with ``warnings.filterwarnings("ignore", category=TruncationWarning)`` when
+    truncation is expected; the count is in the message and, for ``fit``, in
+    ``n_truncated_``.
+    """
+
+
+def warn_truncated(n_truncated: int, n_texts: int, max_seq_length: int, stacklevel: int) -> None:
+    """Warn that ``n_truncated`` of ``n_texts`` texts were cut to ``max_seq_length`` tokens."""
+    if n_truncated:
+        warnings.warn(
+            f"{n_truncated} of {n_texts} texts are longer than max_seq_length="
+            f"{max_seq_length} tokens and were cut to that length, so only their beginning "
+            "is embedded. Raise max_seq_length (up to the model's limit), split long texts, "
+            "or filter TruncationWarning if this is intended.",
+            TruncationWarning,
+            stacklevel=stacklevel,
+        )

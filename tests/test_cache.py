@@ -1,0 +1,112 @@
+"""The process-wide embedding cache of frozen vectorizers, and searches that rely on it."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from skbert import SBERTVectorizer, TruncationWarning
+from skbert import vectorizer as vectorizer_module
+from skbert._cache import EMBEDDINGS, EmbeddingCache
+from tests.conftest import PAIRS, SCORES
+
+TEXTS = ["a man plays the guitar", "a dog runs fast", "what is the answer"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    EMBEDDINGS.clear()
+    yield
+    EMBEDDINGS.clear()
+
+
+@pytest.fixture
+def encoded(monkeypatch):
+    """Count the texts that reach the encoder."""
+    counts = []
+    real = vectorizer_module.encode
+
+    def counting(encoder, tokens, **kwargs):
+        counts.append(len(tokens))
+        return real(encoder, tokens, **kwargs)
+
+    monkeypatch.setattr(vectorizer_module, "encode", counting)
+    return counts
+
+
+def test_a_refitted_frozen_vectorizer_does_not_embed_the_same_texts_again(tiny_model, encoded):
+    first = SBERTVectorizer(tiny_model).fit(TEXTS).transform(TEXTS)
+    assert sum(encoded) == 3
+    second = clone(SBERTVectorizer(tiny_model)).fit(TEXTS).transform(TEXTS + ["a new text"])
+    assert sum(encoded) == 4  # only the new text was encoded
+    np.testing.assert_array_equal(second[:3], first)
+
+
+def test_fine_tuned_vectorizers_are_never_cached(tiny_model, encoded):
+    vec = SBERTVectorizer(tiny_model, loss="cosine", batch_size=4, random_state=0)
+    vec.fit(PAIRS, SCORES)
+    vec.transform(TEXTS)
+    vec.transform(TEXTS)
+    assert sum(encoded) == 6 and len(EMBEDDINGS) == 0
+
+
+def test_the_cache_can_be_switched_off(tiny_model, encoded):
+    vec = SBERTVectorizer(tiny_model, cache_embeddings=False).fit(TEXTS)
+    vec.transform(TEXTS)
+    vec.transform(TEXTS)
+    assert sum(encoded) == 6
+
+
+def test_settings_that_change_the_output_are_part_of_the_key(tiny_model, encoded):
+    SBERTVectorizer(tiny_model).fit(TEXTS).transform(TEXTS)
+    SBERTVectorizer(tiny_model, pooling="max").fit(TEXTS).transform(TEXTS)
+    SBERTVectorizer(tiny_model, precision="bfloat16").fit(TEXTS).transform(TEXTS)
+    assert sum(encoded) == 9
+
+
+def test_changed_model_files_are_a_different_model(tiny_model, tmp_path, encoded):
+    import shutil
+
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    SBERTVectorizer(str(folder)).fit(TEXTS).transform(TEXTS)
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    SBERTVectorizer(str(folder)).fit(TEXTS).transform(TEXTS)
+    assert sum(encoded) == 6
+
+
+def test_a_loaded_folder_is_cached_like_a_frozen_model(tiny_model, tmp_path, encoded):
+    vec = SBERTVectorizer(tiny_model, loss="cosine", batch_size=4, random_state=0)
+    path = vec.fit(PAIRS, SCORES).save(tmp_path / "m")
+    SBERTVectorizer.load(path).transform(TEXTS)
+    SBERTVectorizer.load(path).transform(TEXTS)
+    assert sum(encoded) == 3
+
+
+def test_pickles_do_not_carry_the_cache(tiny_model):
+    vec = SBERTVectorizer(tiny_model).fit(TEXTS)
+    vec.transform(TEXTS)
+    before = len(pickle.dumps(vec))
+    vec.transform([f"text number {i}" for i in range(2000)])
+    assert len(EMBEDDINGS) == 2003
+    assert len(pickle.dumps(vec)) == before
+
+
+def test_cache_evicts_the_least_recently_used_beyond_its_bound():
+    cache = EmbeddingCache(max_bytes=3 * (16 + 1))
+    rows = np.ones((4, 4), dtype=np.float32)
+    cache.store("k", ["a", "b", "c"], rows[:3])
+    cache.lookup("k", ["a"])  # "a" is now the most recent
+    cache.store("k", ["d"], rows[3:])
+    assert [r is not None for r in cache.lookup("k", ["a", "b", "c", "d"])] == [
+        True, False, True, True
+    ]
+
+
+def test_truncation_is_counted_and_reported_in_transform(tiny_model):
+    vec = SBERTVectorizer(tiny_model, max_seq_length=8).fit(TEXTS)
+    long_text = "a dog runs fast " * 10
+    with pytest.warns(TruncationWarning, match="2 of 3 texts are longer than max_seq_length=8"):
+        vec.transform([long_text, long_text + "again", "a dog"])
