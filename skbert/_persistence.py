@@ -122,7 +122,7 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         params, fitted = saved["params"], saved["fitted"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{config_file} is corrupt ({exc}); save the vectorizer again.") from exc
-    for name in ("pair_features", "score_range"):
+    for name in ("pair_features", "score_range", "matryoshka_dims"):
         if params.get(name) is not None:
             params[name] = tuple(params[name])
     if "classes_" in fitted:

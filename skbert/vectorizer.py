@@ -446,13 +446,13 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_objective(name, kind, params)
         self._warn_unused(name, kind)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        held_out = None
         if name is not None and self.early_stopping:
             (data, target), held_out = split_validation(
                 kind, data, target, self.validation_fraction, seed
             )
-        training = training_set(name, kind, data, target, params)
-        validation = None if held_out is None else validation_set(training, *held_out, params)
+            training, validation = self._split_sets(name, kind, (data, target), held_out)
+        else:
+            training, validation = training_set(name, kind, data, target, params), None
         device = resolve_device(self.device)
         loaded = load_encoder(
             str(self.model),
@@ -473,6 +473,27 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             fitted["score_range_"] = training.score_range
         self._set_fitted(loaded, device, history_=history, **fitted)
         return self
+
+    def _split_sets(
+        self,
+        name: str,
+        kind: str,
+        kept: tuple[TextColumns, np.ndarray | None],
+        held: tuple[TextColumns, np.ndarray | None],
+    ) -> tuple[TrainingSet, TrainingSet]:
+        """Training and validation sets after the split; errors say which part failed."""
+        params = self.get_params()
+        part = "rows kept for training"
+        try:
+            training = training_set(name, kind, *kept, params)
+            part = "held-out rows"
+            return training, validation_set(training, *held, params)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} (With early_stopping, this is about the {part}, after holding out "
+                f"validation_fraction={self.validation_fraction}: change validation_fraction, "
+                "add examples, or set early_stopping=False.)"
+            ) from exc
 
     def _set_fitted(self, loaded: LoadedEncoder, device: torch.device, **fitted: Any) -> None:
         """Replace all fitted state at once, so a failed fit never leaves a mix."""

@@ -238,3 +238,173 @@ def test_not_fitted_transform_raises(tiny_model):
 
     with pytest.raises(NotFittedError):
         make(tiny_model).transform(TEXTS)
+
+
+# -- labelled texts and the full family of objectives -----------------------------------------
+
+LABELLED = [
+    "a man plays the guitar", "a woman plays the piano", "a man plays music",
+    "a dog runs fast", "a dog is running", "the cat is running",
+    "what is the answer", "what is the question", "who is the person",
+    "a cat eats food", "the dog eats food", "a happy cat eats",
+]  # fmt: skip
+CLASSES = ["music"] * 3 + ["running"] * 3 + ["question"] * 3 + ["food"] * 3
+TRIPLETS = [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("loss", "X", "y"),
+    [
+        ("contrastive", LABELLED, CLASSES),
+        ("online_contrastive", LABELLED, CLASSES),
+        ("cosine", LABELLED, CLASSES),
+        ("cosent", LABELLED, CLASSES),
+        ("triplet", LABELLED, CLASSES),
+        ("mnrl", LABELLED, CLASSES),
+        ("batch_hard_triplet", LABELLED, CLASSES),
+        ("batch_all_triplet", LABELLED, CLASSES),
+        ("simcse", LABELLED, CLASSES),
+        ("simcse", LABELLED, None),
+        ("mnrl", PAIRS, None),
+        ("mnrl", TRIPLETS, None),
+        ("cosent", PAIRS, SCORES),
+        ("contrastive", PAIRS, [1, 0] * 4),
+        ("online_contrastive", PAIRS, [1, 0] * 4),
+    ],
+)
+def test_every_objective_fits_its_data_end_to_end(tiny_model, loss, X, y):
+    frozen = make(tiny_model).fit(TEXTS).transform(TEXTS)
+    vec = make(tiny_model, loss=loss, learning_rate=1e-3, batch_size=8, epochs=2, warmup_ratio=0.0)
+    vec.set_params(pairs_per_text=4 if y is not None and len(X) == 12 and loss != "simcse" else None)
+    vec.fit(X, y)
+    assert vec.loss_ == loss
+    assert len(vec.history_) >= 2 and all(math.isfinite(r["loss"]) for r in vec.history_)
+    assert not np.allclose(vec.transform(TEXTS), frozen, atol=1e-4)
+
+
+def test_auto_fine_tunes_on_labelled_texts(tiny_model):
+    from skbert._objectives import AUTO_LOSS
+
+    vec = make(tiny_model, batch_size=8, pairs_per_text=4).fit(LABELLED, CLASSES)
+    assert vec.loss_ == AUTO_LOSS["labelled_texts"] is not None
+    assert len(vec.history_) == math.ceil(12 * 4 / 8)
+
+
+def test_pairs_per_text_sets_the_steps_of_an_epoch(tiny_model):
+    vec = make(tiny_model, loss="contrastive", batch_size=8, pairs_per_text=6).fit(LABELLED, CLASSES)
+    assert len(vec.history_) == math.ceil(12 * 6 / 8)
+
+
+def test_texts_without_labels_train_only_when_simcse_is_named(tiny_model):
+    assert make(tiny_model).fit(LABELLED).loss_ is None
+    vec = make(tiny_model, loss="simcse").fit(LABELLED)
+    assert vec.loss_ == "simcse" and len(vec.history_) == 3  # 12 texts, batch 4, no dedupe
+
+
+def test_a_loss_on_data_it_cannot_use_names_the_data_and_the_fitting_loss(tiny_model):
+    with pytest.raises(ValueError, match=r"loss='softmax' trains on pairs with class labels, but "
+                       r"fit got texts with class labels. For texts with class labels, use loss="):
+        make(tiny_model, loss="softmax").fit(LABELLED, CLASSES)
+
+
+def test_one_class_is_an_error_naming_y(tiny_model):
+    with pytest.raises(ValueError, match="y holds a single class"):
+        make(tiny_model, loss="contrastive").fit(LABELLED, ["a"] * 12)
+
+
+def test_single_example_class_warns_and_still_fits(tiny_model):
+    with pytest.warns(UserWarning, match=r"\('lonely'\): with loss='triplet' they anchor no"):
+        vec = make(tiny_model, loss="triplet", pairs_per_text=2).fit(
+            [*LABELLED, "a lonely text"], [*CLASSES, "lonely"]
+        )
+    assert vec.loss_ == "triplet"
+
+
+@pytest.mark.parametrize(
+    ("params", "X", "y", "match"),
+    [
+        ({"scale": 5.0, "loss": "cosine"}, PAIRS, SCORES, "scale=5.0 has no effect with the 'cosine'"),
+        ({"pairs_per_text": 5}, PAIRS, SCORES, "pairs_per_text=5 has no effect .* on pairs with"),
+        ({"positive_fraction": 0.3, "loss": "batch_hard_triplet", "batch_size": 8}, LABELLED,
+         CLASSES, "positive_fraction=0.3 has no effect with the 'batch_hard_triplet'"),
+        ({"texts_per_class": 2, "loss": "contrastive"}, LABELLED, CLASSES, "texts_per_class=2"),
+        ({"early_stopping": True}, TEXTS, None, "early_stopping=True has no effect with no fine"),
+        ({"matryoshka_dims": (8,)}, TEXTS, None, r"matryoshka_dims=\(8,\) has no effect"),
+        ({"margin": 0.3, "loss": "mnrl"}, PAIRS, None, "margin=0.3 has no effect with the 'mnrl'"),
+    ],
+)
+def test_parameters_without_effect_warn(tiny_model, params, X, y, match):
+    with pytest.warns(UserWarning, match=match):
+        make(tiny_model, **params).fit(X, y)
+
+
+def test_batch_mining_needs_two_classes_per_batch(tiny_model):
+    with pytest.raises(ValueError, match=r"batch_size=4 holds fewer than 2 x texts_per_class=4"):
+        make(tiny_model, loss="batch_hard_triplet").fit(LABELLED, CLASSES)
+
+
+# -- early stopping ---------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:.*have a single example")  # 3 texts per class, halved
+def test_early_stopping_records_held_out_loss_per_epoch(tiny_model):
+    vec = make(
+        tiny_model, loss="contrastive", batch_size=8, pairs_per_text=4, epochs=3,
+        early_stopping=True, validation_fraction=0.5, n_iter_no_change=5,
+    )  # fmt: skip
+    vec.fit(LABELLED, CLASSES)
+    records = [r for r in vec.history_ if "validation_loss" in r]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    assert all(math.isfinite(r["validation_loss"]) for r in records)
+    steps = [r for r in vec.history_ if "step" in r]
+    assert len(steps) == 3 * math.ceil(6 * 4 / 8)  # half the texts trained
+
+
+def test_early_stopping_on_scored_pairs_records_spearman(tiny_model):
+    vec = make(tiny_model, loss="cosine", epochs=2, early_stopping=True, validation_fraction=0.25)
+    vec.fit(PAIRS * 2, np.tile(SCORES, 2))
+    records = [r for r in vec.history_ if "validation_score" in r]
+    assert len(records) == 2 and all(-1 <= r["validation_score"] <= 1 for r in records)
+
+
+def test_early_stopping_split_too_small_names_validation_fraction(tiny_model):
+    with pytest.raises(ValueError, match="validation_fraction=0.1 of the 12 rows"):
+        make(tiny_model, loss="contrastive", early_stopping=True).fit(LABELLED, CLASSES)
+    with pytest.raises(ValueError, match="about the rows kept for training.*validation_fraction"):
+        make(tiny_model, loss="contrastive", early_stopping=True, validation_fraction=0.6).fit(
+            LABELLED, CLASSES
+        )
+
+
+# -- output size ------------------------------------------------------------------------------
+
+
+def test_truncate_dim_keeps_the_leading_dimensions_renormalised(tiny_st_model):
+    full = make(tiny_st_model).fit(TEXTS).transform(TEXTS)
+    vec = make(tiny_st_model, truncate_dim=8).fit(TEXTS)
+    short = vec.transform(TEXTS)
+    expected = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(short, expected, atol=1e-5)
+    assert vec.embedding_dim_ == 8 and len(vec.get_feature_names_out()) == 8
+
+
+def test_truncate_dim_without_normalisation_is_a_plain_slice(tiny_model):
+    full = make(tiny_model).fit(TEXTS).transform(TEXTS)
+    np.testing.assert_allclose(make(tiny_model, truncate_dim=5).fit(TEXTS).transform(TEXTS), full[:, :5], atol=1e-6)
+
+
+def test_pair_features_and_their_names_follow_truncate_dim(tiny_model):
+    vec = make(tiny_model, truncate_dim=4, epochs=0).fit(PAIRS, SCORES)
+    assert vec.transform(PAIRS).shape == (8, 12)
+    assert vec.get_feature_names_out()[4] == "sbertvectorizer_v0" and len(vec.get_feature_names_out()) == 12
+
+
+def test_matryoshka_training_runs_and_sizes_beyond_the_model_are_errors(tiny_model):
+    vec = make(tiny_model, loss="mnrl", matryoshka_dims=(32, 8), truncate_dim=8).fit(PAIRS)
+    assert vec.transform(TEXTS).shape == (4, 8) and vec.loss_ == "mnrl"
+    with pytest.raises(ValueError, match="truncate_dim=64 exceeds the 32 dimensions"):
+        make(tiny_model, truncate_dim=64).fit(TEXTS)
+    with pytest.raises(ValueError, match=r"matryoshka_dims=\(64, 8\) exceeds the 32"):
+        make(tiny_model, loss="mnrl", matryoshka_dims=(64, 8)).fit(PAIRS)
+    with pytest.raises(ValueError, match="matryoshka_dims does not apply to loss='softmax'"):
+        make(tiny_model, loss="softmax", matryoshka_dims=(8,)).fit(PAIRS, ["a", "b"] * 4)
