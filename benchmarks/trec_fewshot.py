@@ -12,7 +12,7 @@ contending with other processes ran several times slower than one).
 Usage::
 
     nice -n 19 python benchmarks/trec_fewshot.py [DATA] [--seeds 0 1 2] [--per-class 8]
-        [--pairs-per-text 20] [--objectives contrastive mnrl ...] [--no-setfit]
+        [--pairs-per-text 20] [--objectives contrastive mnrl ...] [--setfit both]
         [--threads 1] [--out benchmarks/results/trec_fewshot.md]
 
 ``DATA`` is the folder holding ``trec/`` (default: ``../shared/data`` next to the repo).
@@ -123,7 +123,12 @@ def main() -> int:
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--pairs-per-text", type=int, default=20)
     parser.add_argument("--objectives", nargs="+", default=LABELLED_TEXT_OBJECTIVES)
-    parser.add_argument("--no-setfit", action="store_true")
+    parser.add_argument(
+        "--setfit",
+        choices=["both", "matched", "default", "none"],
+        default="both",
+        help="SetFit with num_iterations = pairs_per_text / 2, with its defaults, or both",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "trec_fewshot.md"
@@ -141,11 +146,12 @@ def main() -> int:
 
     methods: list[tuple[str, str, object]] = [("frozen embeddings", "skbert epochs=0", None)]
     methods += [(f"skbert loss={name!r}", "skbert", name) for name in args.objectives]
-    if not args.no_setfit:
-        methods += [
-            (f"SetFit, {args.pairs_per_text} pairs/text", "setfit", args.pairs_per_text),
-            ("SetFit defaults (oversampling)", "setfit", None),
-        ]
+    if args.setfit in ("both", "matched"):
+        methods.append(
+            (f"SetFit, {args.pairs_per_text} pairs/text", "setfit", args.pairs_per_text)
+        )
+    if args.setfit in ("both", "default"):
+        methods.append(("SetFit defaults (oversampling)", "setfit", None))
     results: dict[str, list[tuple[float, float, float, int]]] = {
         name: [] for name, _, _ in methods
     }
@@ -169,7 +175,9 @@ def main() -> int:
         f"{len(test[0])}; all-MiniLM-L6-v2 + LogisticRegression(max_iter=1000); seeds "
         f"{args.seeds}; skbert defaults (1 epoch, batch 32, lr 2e-5) with "
         f"pairs_per_text={args.pairs_per_text}; SetFit {_version('setfit')} defaults (batch 16, "
-        "1 epoch, CosineSimilarityLoss), budget-matched via num_iterations = pairs_per_text / 2.",
+        "1 epoch, CosineSimilarityLoss, oversampling: "
+        f"{setfit_pairs(np.repeat(np.arange(6), args.per_class), None) // (6 * args.per_class)} "
+        "pairs/text here), or budget-matched with num_iterations = pairs_per_text / 2.",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), {args.threads} torch "
         f"thread(s); Python {platform.python_version()}, torch {torch.__version__}, "

@@ -267,9 +267,9 @@ def _warn_single_example_classes(classes: np.ndarray, counts: np.ndarray, name: 
             ", ..." if single.size > 5 else ""
         )
         warnings.warn(
-            f"{single.size} classes of y have a single example ({shown}): with "
-            f"loss={name!r} they anchor no positive, and serve only as negatives. Add a "
-            "second example of each to train on them fully.",
+            f"y has {single.size} class{'es' if single.size > 1 else ''} with a single "
+            f"example ({shown}): with loss={name!r} such a text anchors no positive and "
+            "serves only as a negative. Add a second example of each to train on them fully.",
             UserWarning,
             stacklevel=4,
         )

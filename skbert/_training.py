@@ -2,8 +2,9 @@
 
 The loop is cut into small steps: a batch plan (:func:`bucketed_batches`, or the class
 batches of :mod:`skbert.pairs`) decides which texts go together, :func:`make_optimizer` and
-:func:`make_schedule` set up the update, :func:`train` runs it, and :class:`EarlyStopping`
-scores each epoch on held-out data and keeps the best weights.
+:func:`make_schedule` set up the update, :func:`train` runs it. With an
+:class:`EarlyStopping`, held-out data is scored after each epoch (:func:`evaluate`), training
+stops by its rule, and the best epoch's weights are restored.
 """
 
 from __future__ import annotations

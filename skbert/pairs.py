@@ -218,24 +218,8 @@ def label_triplets(
     >>> len(a), bool((a != 4).all())  # the single example of class 2 anchors nothing
     (12, True)
     """
-    rng = np.random.default_rng(random_state)
-    _check_per_text(per_text)
-    _, codes, counts = check_classes(y)
-    anchor, positive, negative = [], [], []
-    for members in _class_members(codes, counts):
-        if len(members) < 2:
-            continue
-        anchors, partners = _positives(members, per_text, rng)
-        others = np.flatnonzero(codes != codes[members[0]])
-        anchor.append(anchors)
-        positive.append(partners)
-        negative.append(_negatives(members, others, per_text, rng))
-    order = rng.permutation(sum(len(part) for part in anchor))
-    return (
-        np.concatenate(anchor)[order],
-        np.concatenate(positive)[order],
-        np.concatenate(negative)[order],
-    )
+    anchor, positive, negative = _anchored(y, per_text, random_state, negatives=True)
+    return anchor, positive, negative
 
 
 def anchor_positive_pairs(
@@ -267,18 +251,29 @@ def anchor_positive_pairs(
     >>> sorted(zip(a.tolist(), p.tolist()))
     [(0, 1), (1, 0), (2, 3), (3, 2)]
     """
+    anchor, positive = _anchored(y, per_text, random_state, negatives=False)
+    return anchor, positive
+
+
+def _anchored(
+    y: Any, per_text: int, random_state: Any, *, negatives: bool
+) -> tuple[np.ndarray, ...]:
+    """``per_text`` rows (anchor, classmate[, stranger]) per text of a class of 2 or more."""
     rng = np.random.default_rng(random_state)
     _check_per_text(per_text)
     _, codes, counts = check_classes(y)
-    pairs = [
-        _positives(members, per_text, rng)
-        for members in _class_members(codes, counts)
-        if len(members) > 1
-    ]
-    order = rng.permutation(sum(len(a) for a, _ in pairs))
-    return np.concatenate([a for a, _ in pairs])[order], np.concatenate([p for _, p in pairs])[
-        order
-    ]
+    columns: list[list[np.ndarray]] = [[], [], []] if negatives else [[], []]
+    for members in _class_members(codes, counts):
+        if len(members) < 2:
+            continue
+        anchors, partners = _positives(members, per_text, rng)
+        columns[0].append(anchors)
+        columns[1].append(partners)
+        if negatives:
+            others = np.flatnonzero(codes != codes[members[0]])
+            columns[2].append(_negatives(members, others, per_text, rng))
+    order = rng.permutation(sum(len(part) for part in columns[0]))
+    return tuple(np.concatenate(column)[order] for column in columns)
 
 
 def class_batches(

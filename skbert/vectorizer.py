@@ -427,8 +427,9 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Texts, pairs ``(a, b)`` or triplets ``(anchor, positive, negative)``; numpy
             arrays and pandas Series / DataFrames of these shapes work too.
         y : array-like of shape (n_samples,), default=None
-            Class labels or real-valued scores, depending on the objective; None for
-            triplets, or for texts to embed without fine-tuning.
+            Class labels (of texts or of pairs) or real-valued scores (of pairs); None for
+            triplets, for pairs of paraphrases (``"mnrl"``), or for texts, which are then
+            embedded without fine-tuning unless ``loss="simcse"``.
 
         Returns
         -------

@@ -1,4 +1,6 @@
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,7 +216,7 @@ def test_simcse_puts_each_text_twice_in_the_same_row():
 
 
 def test_single_example_classes_warn_and_one_class_is_an_error():
-    with pytest.warns(UserWarning, match=r"1 classes of y have a single example \('w'\)"):
+    with pytest.warns(UserWarning, match=r"y has 1 class with a single example \('w'\)"):
         make("contrastive", [*TEXTS, "lonely"], [*LABELS, "w"])
     with pytest.raises(ValueError, match="y holds a single class"):
         make("batch_hard_triplet", TEXTS, ["x"] * 12)
@@ -285,3 +287,20 @@ def test_check_objective_rules():
         check_objective("softmax", "labelled_pairs", {**PARAMS, "matryoshka_dims": (4,)})
     with pytest.raises(ValueError, match=r"batch_size=6 holds fewer than 2 x texts_per_class=4"):
         check_objective("batch_all_triplet", "labelled_texts", {**PARAMS, "batch_size": 6})
+
+
+# -- the user guide ---------------------------------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "objectives.md"
+
+
+@pytest.mark.slow
+def test_objectives_guide_code_blocks_run_and_state_the_auto_choice(real_model, capsys):
+    text = GUIDE.read_text(encoding="utf-8")
+    namespace: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL):
+        exec(compile(block, str(GUIDE), "exec"), namespace)
+    auto = AUTO_LOSS["labelled_texts"]
+    assert namespace["pipe"][0].loss_ == auto
+    assert f"| `{auto}` |" in text and f"## Why `{auto}` for labelled texts" in text
+    assert capsys.readouterr().out.splitlines()[0] == auto
