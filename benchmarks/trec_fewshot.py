@@ -12,7 +12,7 @@ contending with other processes ran several times slower than one).
 Usage::
 
     nice -n 19 python benchmarks/trec_fewshot.py [DATA] [--seeds 0 1 2] [--per-class 8]
-        [--pairs-per-text 20] [--objectives contrastive mnrl ...] [--setfit both]
+        [--pairs-per-text 40] [--objectives contrastive mnrl ...] [--setfit both]
         [--threads 1] [--out benchmarks/results/trec_fewshot.md]
 
 ``DATA`` is the folder holding ``trec/`` (default: ``../shared/data`` next to the repo).
@@ -36,7 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skbert import SBERTVectorizer
-from skbert._objectives import OBJECTIVE_DATA
+from skbert._objectives import DEFAULT_PAIRS_PER_TEXT, OBJECTIVE_DATA
 from skbert.datasets import load_trec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("data", nargs="?", default=REPO.parent / "shared" / "data", type=Path)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--per-class", type=int, default=8)
-    parser.add_argument("--pairs-per-text", type=int, default=20)
+    parser.add_argument("--pairs-per-text", type=int, default=DEFAULT_PAIRS_PER_TEXT)
     parser.add_argument("--objectives", nargs="+", default=LABELLED_TEXT_OBJECTIVES)
     parser.add_argument(
         "--setfit",

@@ -83,7 +83,7 @@ DEFAULT_MARGIN = {
     "online_contrastive": 0.5,
 }
 DEFAULT_SCALE = {"mnrl": 20.0, "simcse": 20.0, "cosent": 20.0}
-DEFAULT_PAIRS_PER_TEXT = 20
+DEFAULT_PAIRS_PER_TEXT = 40
 DEFAULT_POSITIVE_FRACTION = 0.5
 DEFAULT_TEXTS_PER_CLASS = 4
 # Objectives that draw labelled pairs (positive fraction applies), and P x K batches.
@@ -442,8 +442,9 @@ def batch_plan(
 
     Fixed rows are shuffled into batches of similar length. Labelled texts get fresh pairs,
     triplets or ``(anchor, positive)`` pairs each epoch, ``pairs_per_text`` per text; the
-    batch-mining objectives get P classes x K texts batches, as many per epoch as the pair
-    objectives take for the same budget: ``ceil(n_texts * pairs_per_text / batch_size)``.
+    batch-mining objectives get P classes x K texts batches, enough per epoch to embed as
+    many texts as a pair objective with the same budget (two per pair):
+    ``ceil(2 * n_texts * pairs_per_text / batch_size)``.
     """
     batch_size = params["batch_size"]
     if training.labels is None:
@@ -452,7 +453,7 @@ def batch_plan(
     if training.loss in BATCH_MINING:
         per_text = params["pairs_per_text"] or DEFAULT_PAIRS_PER_TEXT
         per_class = params["texts_per_class"] or DEFAULT_TEXTS_PER_CLASS
-        n_batches = math.ceil(len(training.labels) * per_text / batch_size)
+        n_batches = math.ceil(2 * len(training.labels) * per_text / batch_size)
         return partial(_class_plan, training.labels, batch_size, per_class, n_batches)
     return partial(_labelled_plan, training, text_lengths, params)
 

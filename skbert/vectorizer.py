@@ -133,9 +133,11 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     pairs_per_text : int or None, default=None
         Budget for labelled texts: in each epoch every text anchors this many pairs,
         triplets or (anchor, positive) pairs, whatever the size of its class, drawn anew
-        each epoch; the batch-mining objectives take as many steps as the same budget of
-        pairs. None means 20. Partners are drawn without repeats until a text's candidates
-        run out; a class with a single example anchors no positive (a warning says so).
+        each epoch; the batch-mining objectives draw enough batches to embed as many texts
+        as the same budget of pairs. None means 40 (as many pairs as SetFit's default
+        draws from 8 examples of each of 6 classes). Partners are drawn without repeats
+        until a text's candidates run out; a class with a single example anchors no
+        positive (a warning says so).
     positive_fraction : float or None, default=None
         Share of each text's pairs that join texts of the same class, for the pair
         objectives on labelled texts. None means 0.5.

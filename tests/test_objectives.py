@@ -198,10 +198,10 @@ def test_mnrl_on_labelled_texts_gets_the_anchor_labels_as_target():
 
 
 @pytest.mark.parametrize("loss", ["batch_hard_triplet", "batch_all_triplet"])
-def test_batch_mining_gets_p_by_k_batches_with_the_pair_budget_in_steps(loss):
+def test_batch_mining_gets_p_by_k_batches_embedding_as_many_texts_as_pairs(loss):
     training = make(loss, TEXTS, LABELS)
     batches = epoch(training, pairs_per_text=4, batch_size=6, texts_per_class=2)
-    assert len(batches) == math.ceil(12 * 4 / 6)
+    assert len(batches) == math.ceil(2 * 12 * 4 / 6)  # 48 pairs of 2 texts, 6 texts a batch
     for batch in batches:
         assert batch.index.shape == (6, 1)
         assert np.bincount(batch.target).tolist() == [2, 2, 2]

@@ -285,11 +285,13 @@ def test_every_objective_fits_its_data_end_to_end(tiny_model, loss, X, y, params
 
 
 def test_auto_fine_tunes_on_labelled_texts(tiny_model):
-    from skbert._objectives import AUTO_LOSS
+    from skbert._objectives import AUTO_LOSS, BATCH_MINING
 
     vec = make(tiny_model, batch_size=8, pairs_per_text=4).fit(LABELLED, CLASSES)
-    assert vec.loss_ == AUTO_LOSS["labelled_texts"] is not None
-    assert len(vec.history_) == math.ceil(12 * 4 / 8)
+    auto = AUTO_LOSS["labelled_texts"]
+    assert vec.loss_ == auto is not None
+    texts_per_pair = 2 if auto in BATCH_MINING else 1
+    assert len(vec.history_) == math.ceil(texts_per_pair * 12 * 4 / 8)
 
 
 def test_pairs_per_text_sets_the_steps_of_an_epoch(tiny_model):
