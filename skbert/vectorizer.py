@@ -108,9 +108,9 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``"simcse"``: texts alone, each text's dropout-noised copy as its positive.
         Texts with class labels also train the pair and triplet objectives (pairs drawn
         from the labels, see ``pairs_per_text``). ``"auto"`` picks from the data:
-        batch_hard_triplet for labelled texts, mnrl for pairs without labels, cosine for
-        scored pairs, softmax for labelled pairs, triplet for triplets, no fine-tuning for
-        texts without labels.
+        batch_all_triplet for labelled texts (the best on few-shot TREC, see the user
+        guide), mnrl for pairs without labels, cosine for scored pairs, softmax for
+        labelled pairs, triplet for triplets, no fine-tuning for texts without labels.
     epochs : int, default=1
         Passes over the training data; 0 loads the encoder without fine-tuning.
     batch_size : int, default=32
