@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .vectorizer import SBERTVectorizer
 
 SKBERT_CONFIG = "skbert_config.json"
-_FITTED = ("loss_", "input_kind_", "history_", "classes_", "score_range_")
+_FITTED = ("loss_", "input_kind_", "history_", "classes_", "score_range_", "n_truncated_")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # from Linux <fcntl.h> and <linux/fs.h>
 
 
@@ -204,7 +204,7 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{config_file} is corrupt ({exc}); save the vectorizer again.") from exc
     check_manifest(path, files)
-    for name in ("pair_features", "score_range"):
+    for name in ("pair_features", "score_range", "matryoshka_dims"):
         if params.get(name) is not None:
             params[name] = tuple(params[name])
     if "classes_" in fitted:

@@ -33,9 +33,26 @@ from ._encoder import (
 )
 from ._features import PAIR_PARTS, pair_features
 from ._inputs import TextColumns, check_scores, check_target, check_texts
-from ._objectives import DEFAULT_MARGIN, OBJECTIVE_DATA, TrainingSet, build_loss, training_set
+from ._objectives import (
+    BATCH_MINING,
+    DATA_DESCRIPTIONS,
+    DEFAULT_MARGIN,
+    DEFAULT_SCALE,
+    LABEL_SAMPLED,
+    OBJECTIVE_DATA,
+    PAIR_LOSSES,
+    TrainingSet,
+    batch_plan,
+    build_loss,
+    check_objective,
+    choose_objective,
+    split_validation,
+    training_set,
+    validation_metric,
+    validation_set,
+)
 from ._precision import autocast, quantize_int8
-from ._training import TrainingConfig, train
+from ._training import EarlyStopping, TrainingConfig, train
 from .exceptions import warn_truncated
 
 _CHUNK = 8192  # texts tokenized at once in transform: bounds memory on very large inputs
@@ -84,14 +101,28 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     normalize : bool or "auto", default="auto"
         Scale embeddings to unit length. ``"auto"`` follows the model (``True`` when its
         sentence-transformers modules end with ``Normalize``).
-    loss : {"auto", "softmax", "cosine", "triplet"}, default="auto"
-        Training objective. ``"softmax"``: pairs with class labels, a linear classifier over
-        the pair features with cross-entropy. ``"cosine"``: pairs with real-valued scores,
-        mean squared error between ``cos(u, v)`` and the score mapped onto ``[0, 1]`` (see
-        ``score_range``). ``"triplet"``: (anchor, positive, negative) rows,
-        ``max(||a - p|| - ||a - n|| + margin, 0)``. ``"auto"`` picks from the data: cosine
-        for scored pairs, softmax for labelled pairs, triplet for triplets, no fine-tuning
-        for texts without labels.
+    loss : {"auto", "softmax", "cosine", "triplet", "contrastive", "online_contrastive", \
+            "mnrl", "cosent", "batch_hard_triplet", "batch_all_triplet", "simcse"}, \
+            default="auto"
+        Training objective; each trains on some kinds of data (see :mod:`skbert.losses`
+        and the user guide's "which objective for which data" table).
+        ``"softmax"``: pairs with class labels, a linear classifier over the pair features
+        with cross-entropy. ``"cosine"``: pairs with real-valued scores, mean squared error
+        between ``cos(u, v)`` and the score mapped onto ``[0, 1]`` (see ``score_range``).
+        ``"triplet"``: (anchor, positive, negative) rows,
+        ``max(||a - p|| - ||a - n|| + margin, 0)``. ``"contrastive"`` and
+        ``"online_contrastive"``: pairs with 0/1 labels, pulled together or pushed
+        ``margin`` apart (the online variant keeps the batch's hard pairs only).
+        ``"mnrl"``: (anchor, positive) pairs, optionally a hard negative, ranked against
+        in-batch negatives. ``"cosent"``: scored pairs, ranked by cosine similarity.
+        ``"batch_hard_triplet"`` and ``"batch_all_triplet"``: texts with class labels,
+        triplets mined within batches of ``texts_per_class`` texts per class.
+        ``"simcse"``: texts alone, each text's dropout-noised copy as its positive.
+        Texts with class labels also train the pair and triplet objectives (pairs drawn
+        from the labels, see ``pairs_per_text``). ``"auto"`` picks from the data:
+        batch_all_triplet for labelled texts (the best on few-shot TREC, see the user
+        guide), mnrl for pairs without labels, cosine for scored pairs, softmax for
+        labelled pairs, triplet for triplets, no fine-tuning for texts without labels.
     epochs : int, default=1
         Passes over the training data; 0 loads the encoder without fine-tuning.
     batch_size : int, default=32
@@ -106,13 +137,51 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     max_grad_norm : float or None, default=1.0
         Gradients are clipped to this global L2 norm; None disables clipping.
     margin : float or None, default=None
-        Margin of the triplet loss; None means the paper's 1.0.
+        Margin of the margin objectives. None means 1.0 (Euclidean distance) for
+        ``"triplet"`` (the paper's), ``"batch_hard_triplet"`` and ``"batch_all_triplet"``,
+        and 0.5 (cosine distance) for ``"contrastive"`` and ``"online_contrastive"``.
+    scale : float or None, default=None
+        Inverse temperature of ``"mnrl"``, ``"simcse"`` and ``"cosent"``; None means 20.
+    pairs_per_text : int or None, default=None
+        Budget for labelled texts: in each epoch every text anchors this many pairs,
+        triplets or (anchor, positive) pairs, whatever the size of its class, drawn anew
+        each epoch; the batch-mining objectives draw enough batches to embed as many texts
+        as the same budget of pairs. None means 40 (as many pairs as SetFit's default
+        draws from 8 examples of each of 6 classes). Partners are drawn without repeats
+        until a text's candidates run out; a class with a single example anchors no
+        positive (a warning says so).
+    positive_fraction : float or None, default=None
+        Share of each text's pairs that join texts of the same class, for the pair
+        objectives on labelled texts. None means 0.5.
+    texts_per_class : int or None, default=None
+        Texts per class in each batch of the batch-mining objectives (K of "P classes x
+        K texts"); batches hold ``batch_size // texts_per_class`` classes, drawn
+        uniformly. None means 4.
     pair_features : tuple of {"u", "v", "abs_diff", "product"}, default=("u", "v", "abs_diff")
         What ``transform`` returns for pairs, and what the softmax classifier sees:
         ``u``, ``v``, ``|u - v|`` and ``u * v`` concatenated in the given order.
     score_range : tuple of (float, float) or None, default=None
         Scale of the gold scores for the cosine objective, mapped linearly onto ``[0, 1]``.
         None infers it: ``(0, 1)`` when all scores lie there, else ``(min(y), max(y))``.
+    truncate_dim : int or None, default=None
+        Keep only the first ``truncate_dim`` dimensions of each embedding (rescaled to unit
+        length when ``normalize``), for smaller features; best with a model trained with
+        ``matryoshka_dims``. None keeps them all.
+    matryoshka_dims : tuple of int or None, default=None
+        Train with the Matryoshka objective: the loss is summed over the first ``k``
+        dimensions for each ``k`` given, e.g. ``(384, 128, 64)`` (include the full size to
+        keep training it). Not with ``"softmax"``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified by class for labels),
+        score them after every epoch, stop when ``n_iter_no_change`` epochs in a row bring
+        no improvement larger than ``tol``, and restore the weights of the best epoch.
+        The score is the objective's loss, or Spearman's correlation for scored pairs.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping.
+    n_iter_no_change : int, default=2
+        Epochs without improvement before training stops, with ``early_stopping``.
+    tol : float, default=1e-4
+        Smallest change of the validation loss (or score) counted as an improvement.
     max_seq_length : int or None, default=None
         Longest input in tokens; longer texts are truncated. None uses the model's limit.
     device : str, default="auto"
@@ -167,7 +236,15 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     input_kind_ : {"texts", "pairs", "triplets"}
         What ``fit`` received; feature names describe the output of this kind.
     history_ : list of dict
-        One record per training step: ``epoch``, ``step``, ``loss``, ``learning_rate``.
+        One record per training step: ``epoch``, ``step``, ``loss``, ``learning_rate``;
+        with ``early_stopping``, one record per epoch: ``epoch`` and ``validation_loss``
+        (or ``validation_score``, Spearman's correlation, for scored pairs).
+    n_truncated_ : int
+        How many training texts were longer than ``max_seq_length_`` tokens and cut to it
+        (0 without fine-tuning); ``fit`` and ``transform`` also warn with a
+        :class:`~skbert.TruncationWarning` when they cut texts.
+    embedding_dim_ : int
+        Width of an embedding: ``truncate_dim``, or the model's.
     classes_ : ndarray
         Class labels, for the softmax objective.
     score_range_ : tuple of float
@@ -214,8 +291,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "margin": [Interval(Real, 0, None, closed="neither"), None],
+        "scale": [Interval(Real, 0, None, closed="neither"), None],
+        "pairs_per_text": [Interval(Integral, 2, None, closed="left"), None],
+        "positive_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "texts_per_class": [Interval(Integral, 2, None, closed="left"), None],
         "pair_features": [tuple, list],
         "score_range": [tuple, list, None],
+        "truncate_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "matryoshka_dims": [tuple, list, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
         "device": [str],
         "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
@@ -240,8 +327,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         weight_decay: float = 0.01,
         max_grad_norm: float | None = 1.0,
         margin: float | None = None,
+        scale: float | None = None,
+        pairs_per_text: int | None = None,
+        positive_fraction: float | None = None,
+        texts_per_class: int | None = None,
         pair_features: tuple[str, ...] = ("u", "v", "abs_diff"),
         score_range: tuple[float, float] | None = None,
+        truncate_dim: int | None = None,
+        matryoshka_dims: tuple[int, ...] | None = None,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 2,
+        tol: float = 1e-4,
         max_seq_length: int | None = None,
         device: str = "auto",
         precision: str = "float32",
@@ -262,8 +359,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
         self.margin = margin
+        self.scale = scale
+        self.pairs_per_text = pairs_per_text
+        self.positive_fraction = positive_fraction
+        self.texts_per_class = texts_per_class
         self.pair_features = pair_features
         self.score_range = score_range
+        self.truncate_dim = truncate_dim
+        self.matryoshka_dims = matryoshka_dims
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.max_seq_length = max_seq_length
         self.device = device
         self.precision = precision
@@ -295,6 +402,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"score_range={self.score_range!r} must be (low, high) with finite "
                     "low < high, e.g. (0, 5) for STS scores."
                 )
+        if self.matryoshka_dims is not None:
+            dims = tuple(self.matryoshka_dims)
+            if (
+                not dims
+                or not all(isinstance(d, Integral) and not isinstance(d, bool) for d in dims)
+                or min(dims) < 1
+                or len(set(dims)) != len(dims)
+            ):
+                raise ValueError(
+                    f"matryoshka_dims={self.matryoshka_dims!r} must be a non-empty tuple of "
+                    "distinct positive ints, e.g. (384, 128, 64)."
+                )
         if self.device != "auto":
             try:
                 torch.device(self.device)
@@ -304,22 +423,50 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     "'cuda', 'cuda:<index>' or 'mps'."
                 ) from None
 
-    def _warn_unused(self, loss: str | None) -> None:
-        """Warn about parameters the chosen objective ignores."""
-        if self.margin is not None and loss not in DEFAULT_MARGIN:
-            warnings.warn(
-                f"margin={self.margin} has no effect with the {loss!r} objective; it is used "
-                f"by {sorted(DEFAULT_MARGIN)}.",
-                UserWarning,
-                stacklevel=3,
-            )
-        if self.score_range is not None and loss != "cosine":
-            warnings.warn(
-                f"score_range={self.score_range} has no effect with the {loss!r} objective; "
-                "it scales the scores of the cosine objective.",
-                UserWarning,
-                stacklevel=3,
-            )
+    def _warn_unused(self, loss: str | None, kind: str) -> None:
+        """Warn about parameters that the chosen objective, on this data, ignores."""
+        labelled = kind == "labelled_texts"
+        rules = [
+            ("margin", self.margin is not None and loss not in DEFAULT_MARGIN,
+             f"it is used by {sorted(DEFAULT_MARGIN)}"),
+            ("scale", self.scale is not None and loss not in DEFAULT_SCALE,
+             f"it is used by {sorted(DEFAULT_SCALE)}"),
+            ("score_range", self.score_range is not None and (loss != "cosine" or labelled),
+             "it scales the scores of the cosine objective"),
+            ("pairs_per_text",
+             self.pairs_per_text is not None and not (labelled and loss in LABEL_SAMPLED),
+             "it sets how many rows each labelled text anchors"),
+            ("positive_fraction",
+             self.positive_fraction is not None and not (labelled and loss in PAIR_LOSSES),
+             f"it balances the pairs drawn from labelled texts for {sorted(PAIR_LOSSES)}"),
+            ("texts_per_class", self.texts_per_class is not None and loss not in BATCH_MINING,
+             f"it shapes the batches of {sorted(BATCH_MINING)}"),
+            ("early_stopping", self.early_stopping and loss is None,
+             "nothing is trained"),
+            ("matryoshka_dims", self.matryoshka_dims is not None and loss is None,
+             "nothing is trained"),
+        ]  # fmt: skip
+        objective = "no fine-tuning" if loss is None else f"the {loss!r} objective"
+        for name, unused, use in rules:
+            if unused:
+                warnings.warn(
+                    f"{name}={getattr(self, name)} has no effect with {objective} on "
+                    f"{DATA_DESCRIPTIONS[kind]}; {use}.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    def _check_dims(self, dim: int) -> None:
+        """Output and Matryoshka sizes must fit the model's embedding dimension."""
+        for name, dims in (
+            ("truncate_dim", () if self.truncate_dim is None else (self.truncate_dim,)),
+            ("matryoshka_dims", tuple(self.matryoshka_dims or ())),
+        ):
+            if dims and max(dims) > dim:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} exceeds the {dim} dimensions of the "
+                    f"model's embeddings; use sizes up to {dim}."
+                )
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -333,8 +480,9 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Texts, pairs ``(a, b)`` or triplets ``(anchor, positive, negative)``; numpy
             arrays and pandas Series / DataFrames of these shapes work too.
         y : array-like of shape (n_samples,), default=None
-            Class labels or real-valued scores, depending on the objective; None for
-            triplets, or for texts to embed without fine-tuning.
+            Class labels (of texts or of pairs) or real-valued scores (of pairs); None for
+            triplets, for pairs of paraphrases (``"mnrl"``), or for texts, which are then
+            embedded without fine-tuning unless ``loss="simcse"``.
 
         Returns
         -------
@@ -346,10 +494,19 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         data = check_texts(X)
         target, y_kind = (None, None) if y is None else check_target(y, data.n_samples)
         params = self.get_params()
-        training = training_set(self.loss, data, target, y_kind, params)
+        kind, name = choose_objective(self.loss, data, target, y_kind)
         if self.epochs == 0:
-            training = TrainingSet(None, training.columns)
-        self._warn_unused(training.loss)
+            name = None
+        check_objective(name, kind, params)
+        self._warn_unused(name, kind)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if name is not None and self.early_stopping:
+            (data, target), held_out = split_validation(
+                kind, data, target, self.validation_fraction, seed
+            )
+            training, validation = self._split_sets(name, kind, (data, target), held_out)
+        else:
+            training, validation = training_set(name, kind, data, target, params), None
         device = resolve_device(self.device)
         loaded = load_encoder(
             str(self.model),
@@ -359,17 +516,44 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             trust_remote_code=self.trust_remote_code,
             allow_pickle=self.allow_pickle,
         )
+        self._check_dims(loaded.encoder.dim)
         loaded.encoder.to(device)
         history: list[dict[str, float]] = []
-        if training.loss is not None:
-            history = self._train(loaded, training, params, device)
-        fitted: dict[str, Any] = {"loss_": training.loss, "input_kind_": data.kind}
-        if training.classes is not None:
+        n_truncated = 0
+        if name is not None:
+            history, n_truncated = self._train(loaded, training, validation, params, device, seed)
+        fitted: dict[str, Any] = {
+            "loss_": name,
+            "input_kind_": data.kind,
+            "n_truncated_": n_truncated,
+        }
+        if training.classes is not None and name == "softmax":
             fitted["classes_"] = training.classes
         if training.score_range is not None:
             fitted["score_range_"] = training.score_range
-        self._set_fitted(loaded, device, frozen=training.loss is None, history_=history, **fitted)
+        self._set_fitted(loaded, device, frozen=name is None, history_=history, **fitted)
         return self
+
+    def _split_sets(
+        self,
+        name: str,
+        kind: str,
+        kept: tuple[TextColumns, np.ndarray | None],
+        held: tuple[TextColumns, np.ndarray | None],
+    ) -> tuple[TrainingSet, TrainingSet]:
+        """Training and validation sets after the split; errors say which part failed."""
+        params = self.get_params()
+        part = "rows kept for training"
+        try:
+            training = training_set(name, kind, *kept, params)
+            part = "held-out rows"
+            return training, validation_set(training, *held, params)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} (With early_stopping, this is about the {part}, after holding out "
+                f"validation_fraction={self.validation_fraction}: change validation_fraction, "
+                "add examples, or set early_stopping=False.)"
+            ) from exc
 
     def _set_fitted(
         self, loaded: LoadedEncoder, device: torch.device, *, frozen: bool, **fitted: Any
@@ -395,6 +579,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "max_seq_length_": loaded.max_seq_length,
             "lowercase_": loaded.lowercase,
             "device_": device,
+            "embedding_dim_": self.truncate_dim or loaded.encoder.dim,
             **fitted,
         }
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
@@ -405,16 +590,28 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self,
         loaded: LoadedEncoder,
         training: TrainingSet,
+        validation: TrainingSet | None,
         params: dict[str, Any],
         device: torch.device,
-    ) -> list[dict[str, float]]:
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed: int,
+    ) -> tuple[list[dict[str, float]], int]:
+        """Fine-tune ``loaded.encoder``; return the history and how many texts were cut."""
         encoder, tokenizer = loaded.encoder, loaded.tokenizer
-        texts = [text for column in training.columns for text in column]
-        tokens = tokenize(tokenizer, texts, loaded.max_seq_length, loaded.lowercase)
-        target = None
-        if training.target is not None:
-            target = torch.from_numpy(training.target)
+        tokens = tokenize(tokenizer, training.texts, loaded.max_seq_length, loaded.lowercase)
+        warn_truncated(
+            tokens.n_truncated, len(training.texts), loaded.max_seq_length, stacklevel=5
+        )
+        stopping = None
+        if validation is not None:
+            held = tokenize(tokenizer, validation.texts, loaded.max_seq_length, loaded.lowercase)
+            draw = batch_plan(validation, held.lengths, params)
+            stopping = EarlyStopping(
+                held,
+                draw(np.random.default_rng([seed, 1])),
+                validation_metric(validation.kind),
+                self.n_iter_no_change,
+                self.tol,
+            )
         config = TrainingConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -429,17 +626,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            loss_fn = build_loss(training, encoder.dim, params)
-            return train(
+            loss_fn = build_loss(training, encoder.dim, params, normalize=encoder.normalize)
+            history = train(
                 encoder,
                 loss_fn,
                 tokens,
-                len(training.columns),
-                target,
+                batch_plan(training, tokens.lengths, params),
                 config,
                 pad_id=tokenizer.pad_token_id,
                 device=device,
+                validation=stopping,
             )
+        return history, tokens.n_truncated
 
     # -- embedding --------------------------------------------------------------------------
 
@@ -496,7 +694,11 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             truncated = self._encode([unique[i] for i in missing], fresh)
             out[missing] = fresh
             EMBEDDINGS.store(key, [unique[i] for i in missing], fresh)
-        warn_truncated(truncated, len(unique), self.max_seq_length_, stacklevel=4)
+        warn_truncated(truncated, len(unique), self.max_seq_length_, stacklevel=5)
+        if self.embedding_dim_ < out.shape[1]:
+            out = np.ascontiguousarray(out[:, : self.embedding_dim_])
+            if self.normalize_:
+                out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out if len(unique) == len(texts) else out[rows]
 
     def _pair_embeddings(self, data: TextColumns) -> tuple[np.ndarray, np.ndarray]:
@@ -581,7 +783,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     @property
     def _n_features_out(self) -> int:
         width = len(self.pair_features) if self.input_kind_ == "pairs" else 1
-        return width * self.encoder_.dim
+        return width * self.embedding_dim_
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the output columns: ``sbertvectorizer0, ...``, or per part for pairs.
@@ -598,7 +800,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         if self.input_kind_ != "pairs":
             return super().get_feature_names_out()
-        dim = self.encoder_.dim
+        dim = self.embedding_dim_
         return np.asarray(
             [f"sbertvectorizer_{part}{i}" for part in self.pair_features for i in range(dim)],
             dtype=object,

@@ -122,3 +122,18 @@ def test_load_of_a_corrupt_config_names_the_file(fitted, tmp_path):
     (path / SKBERT_CONFIG).write_text("{")
     with pytest.raises(ValueError, match="skbert_config.json is corrupt"):
         SBERTVectorizer.load(path)
+
+
+def test_save_load_keeps_output_size_matryoshka_and_validation_history(tiny_model, tmp_path):
+    vec = SBERTVectorizer(
+        tiny_model, loss="cosine", batch_size=4, epochs=2, truncate_dim=8,
+        matryoshka_dims=(32, 8), early_stopping=True, validation_fraction=0.25, random_state=0,
+    )  # fmt: skip
+    vec.fit(PAIRS * 2, list(SCORES) * 2)
+    loaded = SBERTVectorizer.load(vec.save(tmp_path / "m"))
+    assert loaded.get_params()["matryoshka_dims"] == (32, 8)
+    assert loaded.embedding_dim_ == 8 and loaded.transform(TEXTS).shape == (3, 8)
+    np.testing.assert_allclose(loaded.transform(TEXTS), vec.transform(TEXTS), atol=1e-6)
+    assert [r for r in loaded.history_ if "validation_score" in r] == [
+        r for r in vec.history_ if "validation_score" in r
+    ]

@@ -97,7 +97,8 @@ FIT_CATALOGUE = {
         None,
         {"loss": "cosine"},
         ValueError,
-        r"loss='cosine' trains on pairs with real-valued scores, but fit got texts",
+        r"loss='cosine' trains on pairs with real-valued scores or texts with class labels, "
+        r"but fit got texts without labels. For texts without labels, use loss='simcse'",
     ),
     "scores_for_texts": (TEXTS, [0.5, 1.5, 2.5, 3.5], {}, ValueError, r"scores describe pairs"),
     "triplets_with_y": (TRIPLETS, [0, 1], {}, ValueError, r"triplets with y.*fit\(X\)"),

@@ -118,3 +118,64 @@ def test_grid_search_ranks_pooling_and_loss_with_the_builtin_score(tiny_model):
     assert search.cv_results_["mean_test_score"].shape == (3,)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_params_["pooling"] in {"mean", "max", "cls"}
+
+
+QUESTIONS = [
+    "what is the answer", "what is the question", "what is a number", "what is the name",
+    "who is the man", "who is the woman", "who is the person", "who was the man",
+    "where is the city", "where is the country", "where is the car", "where was the dog",
+    "how fast is the car", "how happy is the cat", "how good is the food", "how sad is the dog",
+]  # fmt: skip
+KINDS = ["what"] * 4 + ["who"] * 4 + ["where"] * 4 + ["how"] * 4
+
+
+def test_pipeline_fits_the_vectorizer_on_texts_and_their_labels(tiny_model):
+    from skbert._objectives import AUTO_LOSS
+
+    pipe = make_pipeline(
+        SBERTVectorizer(tiny_model, batch_size=8, pairs_per_text=4, random_state=0),
+        LogisticRegression(max_iter=500),
+    )
+    pipe.fit(QUESTIONS, KINDS)
+    assert pipe[0].loss_ == AUTO_LOSS["labelled_texts"] and pipe[0].history_
+    assert set(pipe.predict(QUESTIONS)) <= set(KINDS)
+    assert pipe[-1].coef_.shape == (4, 32)
+
+
+def test_grid_search_over_loss_and_pooling_on_labelled_texts(tiny_model):
+    pipe = make_pipeline(
+        SBERTVectorizer(tiny_model, batch_size=8, pairs_per_text=2, random_state=0),
+        LogisticRegression(max_iter=500),
+    )
+    grid = {
+        "sbertvectorizer__loss": ["contrastive", "batch_hard_triplet", "mnrl"],
+        "sbertvectorizer__pooling": ["mean", "max", "cls"],
+    }
+    search = GridSearchCV(pipe, grid, cv=2, error_score="raise").fit(QUESTIONS, KINDS)
+    assert search.cv_results_["mean_test_score"].shape == (9,)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_[0].loss_ == search.best_params_["sbertvectorizer__loss"]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("pairs_per_text", 1),
+        ("positive_fraction", 1.0),
+        ("texts_per_class", 1),
+        ("validation_fraction", 0.0),
+        ("n_iter_no_change", 0),
+        ("truncate_dim", 0),
+        ("scale", 0.0),
+        ("loss", "arcface"),
+    ],
+)
+def test_new_parameters_are_range_checked(param, value):
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        SBERTVectorizer(**{param: value}).fit(TEXTS)
+
+
+@pytest.mark.parametrize("dims", [(), (8, 8), (0,), (8.5,)])
+def test_bad_matryoshka_dims_are_value_errors(dims):
+    with pytest.raises(ValueError, match="matryoshka_dims="):
+        SBERTVectorizer(matryoshka_dims=dims).fit(TEXTS)

@@ -95,7 +95,11 @@ def test_epochs_zero_skips_training_even_with_labels(tiny_model):
     [
         ("cosine", PAIRS, SCORES),
         ("softmax", PAIRS, ["close", "far"] * 4),
-        ("triplet", [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)], None),
+        (
+            "triplet",
+            [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)],
+            None,
+        ),
     ],
 )
 def test_each_objective_trains_and_changes_the_embeddings(tiny_model, loss, X, y):
@@ -146,7 +150,9 @@ def test_fit_does_not_change_global_torch_rng(tiny_model):
 
 def test_fit_never_modifies_the_model_files(tiny_model):
     def digest():
-        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(tiny_model).iterdir()}
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(tiny_model).iterdir()
+        }
 
     before = digest()
     make(tiny_model, loss="cosine", learning_rate=1e-2).fit(PAIRS, SCORES)
@@ -245,3 +251,187 @@ def test_transform_in_chunks_equals_one_pass(tiny_model, monkeypatch):
     whole = vec.transform(texts)
     monkeypatch.setattr(vectorizer, "_CHUNK", 3)
     np.testing.assert_allclose(vec.transform(texts), whole, atol=1e-5)
+
+
+# -- labelled texts and the full family of objectives -----------------------------------------
+
+LABELLED = [
+    "a man plays the guitar", "a woman plays the piano", "a man plays music",
+    "a dog runs fast", "a dog is running", "the cat is running",
+    "what is the answer", "what is the question", "who is the person",
+    "a cat eats food", "the dog eats food", "a happy cat eats",
+]  # fmt: skip
+CLASSES = ["music"] * 3 + ["running"] * 3 + ["question"] * 3 + ["food"] * 3
+TRIPLETS = [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)]
+
+
+BUDGET = {"pairs_per_text": 4}
+
+
+@pytest.mark.parametrize(
+    ("loss", "X", "y", "params"),
+    [
+        ("contrastive", LABELLED, CLASSES, BUDGET),
+        ("online_contrastive", LABELLED, CLASSES, BUDGET),
+        ("cosine", LABELLED, CLASSES, BUDGET),
+        ("cosent", LABELLED, CLASSES, BUDGET),
+        ("triplet", LABELLED, CLASSES, BUDGET),
+        ("mnrl", LABELLED, CLASSES, BUDGET),
+        ("batch_hard_triplet", LABELLED, CLASSES, BUDGET),
+        ("batch_all_triplet", LABELLED, CLASSES, BUDGET),
+        ("simcse", LABELLED, CLASSES, {}),
+        ("simcse", LABELLED, None, {}),
+        ("mnrl", PAIRS, None, {}),
+        ("mnrl", TRIPLETS, None, {}),
+        ("cosent", PAIRS, SCORES, {}),
+        ("contrastive", PAIRS, [1, 0] * 4, {}),
+        ("online_contrastive", PAIRS, [1, 0] * 4, {}),
+    ],
+)
+def test_every_objective_fits_its_data_end_to_end(tiny_model, loss, X, y, params):
+    frozen = make(tiny_model).fit(TEXTS).transform(TEXTS)
+    vec = make(tiny_model, loss=loss, learning_rate=1e-3, batch_size=8, epochs=2, **params)
+    vec.set_params(warmup_ratio=0.0).fit(X, y)
+    assert vec.loss_ == loss
+    assert len(vec.history_) >= 2 and all(math.isfinite(r["loss"]) for r in vec.history_)
+    assert not np.allclose(vec.transform(TEXTS), frozen, atol=1e-4)
+
+
+def test_auto_fine_tunes_on_labelled_texts(tiny_model):
+    from skbert._objectives import AUTO_LOSS, BATCH_MINING
+
+    vec = make(tiny_model, batch_size=8, pairs_per_text=4).fit(LABELLED, CLASSES)
+    auto = AUTO_LOSS["labelled_texts"]
+    assert vec.loss_ == auto is not None
+    texts_per_pair = 2 if auto in BATCH_MINING else 1
+    assert len(vec.history_) == math.ceil(texts_per_pair * 12 * 4 / 8)
+
+
+def test_pairs_per_text_sets_the_steps_of_an_epoch(tiny_model):
+    vec = make(tiny_model, loss="contrastive", batch_size=8, pairs_per_text=6)
+    vec.fit(LABELLED, CLASSES)
+    assert len(vec.history_) == math.ceil(12 * 6 / 8)
+
+
+def test_texts_without_labels_train_only_when_simcse_is_named(tiny_model):
+    assert make(tiny_model).fit(LABELLED).loss_ is None
+    vec = make(tiny_model, loss="simcse").fit(LABELLED)
+    assert vec.loss_ == "simcse" and len(vec.history_) == 3  # 12 texts, batch 4, no dedupe
+
+
+def test_a_loss_on_data_it_cannot_use_names_the_data_and_the_fitting_loss(tiny_model):
+    with pytest.raises(
+        ValueError,
+        match=r"loss='softmax' trains on pairs with class labels, but "
+        r"fit got texts with class labels. For texts with class labels, use loss=",
+    ):
+        make(tiny_model, loss="softmax").fit(LABELLED, CLASSES)
+
+
+def test_one_class_is_an_error_naming_y(tiny_model):
+    with pytest.raises(ValueError, match="y holds a single class"):
+        make(tiny_model, loss="contrastive").fit(LABELLED, ["a"] * 12)
+
+
+def test_single_example_class_warns_and_still_fits(tiny_model):
+    with pytest.warns(UserWarning, match=r"\('lonely'\): with loss='triplet' such a text"):
+        vec = make(tiny_model, loss="triplet", pairs_per_text=2).fit(
+            [*LABELLED, "a lonely text"], [*CLASSES, "lonely"]
+        )
+    assert vec.loss_ == "triplet"
+
+
+@pytest.mark.parametrize(
+    ("params", "X", "y", "match"),
+    [
+        ({"scale": 5.0, "loss": "cosine"}, PAIRS, SCORES, "scale=5.0 has no effect with the"),
+        ({"pairs_per_text": 5}, PAIRS, SCORES, "pairs_per_text=5 has no effect .* on pairs with"),
+        (
+            {"positive_fraction": 0.3, "loss": "batch_hard_triplet", "batch_size": 8},
+            LABELLED,
+            CLASSES,
+            "positive_fraction=0.3 has no effect with the 'batch_hard_triplet'",
+        ),
+        ({"texts_per_class": 2, "loss": "contrastive"}, LABELLED, CLASSES, "texts_per_class=2"),
+        ({"early_stopping": True}, TEXTS, None, "early_stopping=True has no effect with no fine"),
+        ({"matryoshka_dims": (8,)}, TEXTS, None, r"matryoshka_dims=\(8,\) has no effect"),
+        ({"margin": 0.3, "loss": "mnrl"}, PAIRS, None, "margin=0.3 has no effect with the 'mnrl'"),
+    ],
+)
+def test_parameters_without_effect_warn(tiny_model, params, X, y, match):
+    with pytest.warns(UserWarning, match=match):
+        make(tiny_model, **params).fit(X, y)
+
+
+def test_batch_mining_needs_two_classes_per_batch(tiny_model):
+    with pytest.raises(ValueError, match=r"batch_size=4 holds fewer than 2 x texts_per_class=4"):
+        make(tiny_model, loss="batch_hard_triplet").fit(LABELLED, CLASSES)
+
+
+# -- early stopping ---------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:y has .* with a single example")  # 3 texts per class, halved
+def test_early_stopping_records_held_out_loss_per_epoch(tiny_model):
+    vec = make(
+        tiny_model, loss="contrastive", batch_size=8, pairs_per_text=4, epochs=3,
+        early_stopping=True, validation_fraction=0.5, n_iter_no_change=5,
+    )  # fmt: skip
+    vec.fit(LABELLED, CLASSES)
+    records = [r for r in vec.history_ if "validation_loss" in r]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    assert all(math.isfinite(r["validation_loss"]) for r in records)
+    steps = [r for r in vec.history_ if "step" in r]
+    assert len(steps) == 3 * math.ceil(6 * 4 / 8)  # half the texts trained
+
+
+def test_early_stopping_on_scored_pairs_records_spearman(tiny_model):
+    vec = make(tiny_model, loss="cosine", epochs=2, early_stopping=True, validation_fraction=0.25)
+    vec.fit(PAIRS * 2, np.tile(SCORES, 2))
+    records = [r for r in vec.history_ if "validation_score" in r]
+    assert len(records) == 2 and all(-1 <= r["validation_score"] <= 1 for r in records)
+
+
+def test_early_stopping_split_too_small_names_validation_fraction(tiny_model):
+    with pytest.raises(ValueError, match="validation_fraction=0.1 of the 12 rows"):
+        make(tiny_model, loss="contrastive", early_stopping=True).fit(LABELLED, CLASSES)
+    with pytest.raises(ValueError, match="about the rows kept for training.*validation_fraction"):
+        make(tiny_model, loss="contrastive", early_stopping=True, validation_fraction=0.6).fit(
+            LABELLED, CLASSES
+        )
+
+
+# -- output size ------------------------------------------------------------------------------
+
+
+def test_truncate_dim_keeps_the_leading_dimensions_renormalised(tiny_st_model):
+    full = make(tiny_st_model).fit(TEXTS).transform(TEXTS)
+    vec = make(tiny_st_model, truncate_dim=8).fit(TEXTS)
+    short = vec.transform(TEXTS)
+    expected = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(short, expected, atol=1e-5)
+    assert vec.embedding_dim_ == 8 and len(vec.get_feature_names_out()) == 8
+
+
+def test_truncate_dim_without_normalisation_is_a_plain_slice(tiny_model):
+    full = make(tiny_model).fit(TEXTS).transform(TEXTS)
+    short = make(tiny_model, truncate_dim=5).fit(TEXTS).transform(TEXTS)
+    np.testing.assert_allclose(short, full[:, :5], atol=1e-6)
+
+
+def test_pair_features_and_their_names_follow_truncate_dim(tiny_model):
+    vec = make(tiny_model, truncate_dim=4, epochs=0).fit(PAIRS, SCORES)
+    assert vec.transform(PAIRS).shape == (8, 12)
+    names = vec.get_feature_names_out()
+    assert names[4] == "sbertvectorizer_v0" and len(names) == 12
+
+
+def test_matryoshka_training_runs_and_sizes_beyond_the_model_are_errors(tiny_model):
+    vec = make(tiny_model, loss="mnrl", matryoshka_dims=(32, 8), truncate_dim=8).fit(PAIRS)
+    assert vec.transform(TEXTS).shape == (4, 8) and vec.loss_ == "mnrl"
+    with pytest.raises(ValueError, match="truncate_dim=64 exceeds the 32 dimensions"):
+        make(tiny_model, truncate_dim=64).fit(TEXTS)
+    with pytest.raises(ValueError, match=r"matryoshka_dims=\(64, 8\) exceeds the 32"):
+        make(tiny_model, loss="mnrl", matryoshka_dims=(64, 8)).fit(PAIRS)
+    with pytest.raises(ValueError, match="matryoshka_dims does not apply to loss='softmax'"):
+        make(tiny_model, loss="softmax", matryoshka_dims=(8,)).fit(PAIRS, ["a", "b"] * 4)
