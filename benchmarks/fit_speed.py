@@ -5,7 +5,8 @@ Both fine-tune all-MiniLM-L6-v2 on STSb train with the cosine objective (batch 1
 pairs/s (model loading included), the ratio to sentence-transformers, quality, peak RSS,
 and the share of the measured matmul peak reached by the linear layers.
 
-    python benchmarks/fit_speed.py --precisions float32,bfloat16 --out benchmarks/results/fit_speed.md
+    python benchmarks/fit_speed.py --precisions float32,bfloat16 \
+        --out benchmarks/results/fit_speed.md
 """
 
 from __future__ import annotations

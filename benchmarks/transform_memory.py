@@ -1,4 +1,4 @@
-"""Peak memory of embedding a large input: 200k distinct sentences, skbert and sentence-transformers.
+"""Peak memory of embedding 200k distinct sentences: skbert and sentence-transformers.
 
 Each system runs in a fresh subprocess so their memory does not mix. Reported: RSS once the
 model is loaded and the texts exist (the baseline), peak RSS during the call, the output size,

@@ -39,7 +39,7 @@ def encoded(monkeypatch):
 def test_a_refitted_frozen_vectorizer_does_not_embed_the_same_texts_again(tiny_model, encoded):
     first = SBERTVectorizer(tiny_model).fit(TEXTS).transform(TEXTS)
     assert sum(encoded) == 3
-    second = clone(SBERTVectorizer(tiny_model)).fit(TEXTS).transform(TEXTS + ["a new text"])
+    second = clone(SBERTVectorizer(tiny_model)).fit(TEXTS).transform([*TEXTS, "a new text"])
     assert sum(encoded) == 4  # only the new text was encoded
     np.testing.assert_array_equal(second[:3], first)
 
@@ -101,7 +101,10 @@ def test_cache_evicts_the_least_recently_used_beyond_its_bound():
     cache.lookup("k", ["a"])  # "a" is now the most recent
     cache.store("k", ["d"], rows[3:])
     assert [r is not None for r in cache.lookup("k", ["a", "b", "c", "d"])] == [
-        True, False, True, True
+        True,
+        False,
+        True,
+        True,
     ]
 
 

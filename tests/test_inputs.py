@@ -51,7 +51,11 @@ def test_bare_string_is_rejected_like_sklearn_text_vectorizers():
 
 @pytest.mark.parametrize(
     ("X", "where"),
-    [(["a", None], r"X\[1\] is None"), (["a", float("nan")], r"X\[1\] is nan"), ([3, "a"], r"X\[0\] is 3")],
+    [
+        (["a", None], r"X\[1\] is None"),
+        (["a", float("nan")], r"X\[1\] is nan"),
+        ([3, "a"], r"X\[0\] is 3"),
+    ],
 )
 def test_non_text_items_are_named_with_their_position(X, where):
     with pytest.raises(TypeError, match=where):

@@ -31,8 +31,12 @@ def test_triplet_loss_hand_computed_case():
     positive = torch.tensor([[3.0, 0.0]])
     negative = torch.tensor([[0.0, 2.0]])
     # max(3 - 2 + 1, 0) = 2
-    assert TripletLoss(margin=1.0)(anchor, positive, negative).item() == pytest.approx(2.0, abs=1e-5)
-    assert TripletLoss(margin=0.5)(anchor, positive, negative).item() == pytest.approx(1.5, abs=1e-5)
+    assert TripletLoss(margin=1.0)(anchor, positive, negative).item() == pytest.approx(
+        2.0, abs=1e-5
+    )
+    assert TripletLoss(margin=0.5)(anchor, positive, negative).item() == pytest.approx(
+        1.5, abs=1e-5
+    )
 
 
 def test_softmax_loss_uses_u_v_absdiff_features():
@@ -45,7 +49,12 @@ def test_softmax_loss_uses_u_v_absdiff_features():
 
 
 def test_softmax_loss_respects_chosen_parts():
-    assert SoftmaxLoss(dim=4, n_classes=3, parts=("u", "v", "abs_diff", "product")).classifier.in_features == 16
+    assert (
+        SoftmaxLoss(
+            dim=4, n_classes=3, parts=("u", "v", "abs_diff", "product")
+        ).classifier.in_features
+        == 16
+    )
 
 
 @pytest.mark.parametrize(

@@ -94,8 +94,13 @@ def test_reduced_precision_training_runs_and_stays_finite(tiny_model, precision)
 def test_bfloat16_training_tracks_float32_training(tiny_model):
     def fit(precision):
         vec = SBERTVectorizer(
-            tiny_model, loss="cosine", precision=precision, batch_size=4, epochs=3,
-            learning_rate=1e-3, random_state=0,
+            tiny_model,
+            loss="cosine",
+            precision=precision,
+            batch_size=4,
+            epochs=3,
+            learning_rate=1e-3,
+            random_state=0,
         )
         return vec.fit(PAIRS, SCORES).set_params(precision="float32").transform(TEXTS)
 

@@ -7,8 +7,8 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils import estimator_checks as checks
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skbert import SBERTVectorizer
 from tests.conftest import PAIRS, SCORES

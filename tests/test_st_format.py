@@ -21,9 +21,24 @@ def test_written_config_reads_back(tmp_path, pooling, normalize):
 
 def test_sentence_transformers_6_layout_is_read(tmp_path):
     modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"},
+        {
+            "idx": 0,
+            "name": "0",
+            "path": "",
+            "type": "sentence_transformers.base.modules.transformer.Transformer",
+        },
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+        },
+        {
+            "idx": 2,
+            "name": "2",
+            "path": "2_Normalize",
+            "type": "sentence_transformers.base.modules.normalize.Normalize",
+        },
     ]
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     (tmp_path / "1_Pooling").mkdir()
@@ -35,7 +50,9 @@ def test_sentence_transformers_6_layout_is_read(tmp_path):
 
 
 def test_unsupported_module_is_an_error_not_a_silent_skip(tmp_path):
-    modules = [{"idx": 0, "name": "0", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]
+    modules = [
+        {"idx": 0, "name": "0", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    ]
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ValueError, match="Dense"):
         read_config(tmp_path)
@@ -43,5 +60,5 @@ def test_unsupported_module_is_an_error_not_a_silent_skip(tmp_path):
 
 def test_corrupt_json_names_the_file(tmp_path):
     (tmp_path / "modules.json").write_text("{not json")
-    with pytest.raises(ValueError, match="modules.json"):
+    with pytest.raises(ValueError, match=r"modules\.json"):
         read_config(tmp_path)

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -59,7 +61,7 @@ def test_schedule_warms_up_linearly_then_decays_to_zero():
         schedule.step()
     assert rates[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert rates[-1] == pytest.approx(1 / 18)
-    assert all(a >= b for a, b in zip(rates[2:], rates[3:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(rates))
 
 
 def test_a_one_step_fit_still_learns():
@@ -124,7 +126,9 @@ def test_train_follows_the_plan_epoch_by_epoch(tiny_model):
         calls.append(rng)
         return [Batch(index[:3], target[:3]), Batch(index[3:], target[3:])]
 
-    history = train(encoder, CosineSimilarityLoss(), tokens, plan, config(epochs=3), pad_id=0, device=CPU)
+    history = train(
+        encoder, CosineSimilarityLoss(), tokens, plan, config(epochs=3), pad_id=0, device=CPU
+    )
     assert len(calls) == 3 and all(rng is calls[0] for rng in calls)
     assert [r["epoch"] for r in history] == [0, 0, 1, 1, 2, 2]
     assert [r["step"] for r in history] == list(range(6))
@@ -204,7 +208,9 @@ def test_early_stopping_stops_after_n_iter_no_change_epochs(tiny_model, monkeypa
 def test_tol_makes_small_improvements_count_as_none(tiny_model):
     encoder, tokens, index, target = pair_data(tiny_model)
     plan = lambda rng: [Batch(index, target)]  # noqa: E731
-    validation = EarlyStopping(tokens, [Batch(index, target)], "loss", n_iter_no_change=1, tol=10.0)
+    validation = EarlyStopping(
+        tokens, [Batch(index, target)], "loss", n_iter_no_change=1, tol=10.0
+    )
     history = train(
         encoder, CosineSimilarityLoss(), tokens, plan, config(epochs=5), pad_id=0, device=CPU,
         validation=validation,
@@ -217,7 +223,9 @@ def test_spearman_validation_scores_pairs_by_cosine(tiny_model):
     from scipy.stats import spearmanr
 
     encoder, tokens, index, _ = pair_data(tiny_model)
-    validation = EarlyStopping(tokens, [Batch(index[:5], SCORES[:5]), Batch(index[5:], SCORES[5:])], "spearman", 2, 0.0)
+    validation = EarlyStopping(
+        tokens, [Batch(index[:5], SCORES[:5]), Batch(index[5:], SCORES[5:])], "spearman", 2, 0.0
+    )
     value = evaluate(encoder.eval(), CosineSimilarityLoss(), validation, pad_id=0, device=CPU)
     with torch.no_grad():
         ids, mask = tokens.padded(np.arange(16), 0)

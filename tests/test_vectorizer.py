@@ -26,7 +26,7 @@ def test_transform_returns_float32_rows_in_input_order(tiny_model):
 
 def test_a_row_does_not_depend_on_the_other_rows(tiny_model):
     vec = make(tiny_model, batch_size=2).fit(TEXTS)
-    full = vec.transform(TEXTS + ["a much longer sentence about a woman who plays the piano"])
+    full = vec.transform([*TEXTS, "a much longer sentence about a woman who plays the piano"])
     np.testing.assert_allclose(vec.transform(TEXTS[1:3]), full[1:3], atol=1e-5)
     np.testing.assert_allclose(vec.transform([TEXTS[0]]), full[:1], atol=1e-5)
 
@@ -393,9 +393,9 @@ def test_early_stopping_on_scored_pairs_records_spearman(tiny_model):
 
 
 def test_early_stopping_split_too_small_names_validation_fraction(tiny_model):
-    with pytest.raises(ValueError, match="validation_fraction=0.1 of the 12 rows"):
+    with pytest.raises(ValueError, match=r"validation_fraction=0\.1 of the 12 rows"):
         make(tiny_model, loss="contrastive", early_stopping=True).fit(LABELLED, CLASSES)
-    with pytest.raises(ValueError, match="about the rows kept for training.*validation_fraction"):
+    with pytest.raises(ValueError, match=r"about the rows kept for training.*validation_fraction"):
         make(tiny_model, loss="contrastive", early_stopping=True, validation_fraction=0.6).fit(
             LABELLED, CLASSES
         )

@@ -1,0 +1,41 @@
+"""Quality with the real model: zero-shot STSb and parity with sentence-transformers (slow)."""
+
+import numpy as np
+import pytest
+
+from skbert import SBERTVectorizer
+from skbert.datasets import load_stsb
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def frozen(real_model):
+    return SBERTVectorizer(real_model).fit(["warm-up"])
+
+
+def test_zero_shot_stsb_test_spearman_is_82_03(frozen, stsb_dir):
+    pairs, scores = load_stsb(stsb_dir, "test")
+    assert 100 * frozen.score(pairs, scores) == pytest.approx(82.03, abs=0.05)
+
+
+def test_embeddings_match_sentence_transformers(frozen, real_model, stsb_dir):
+    st = pytest.importorskip("sentence_transformers")
+    pairs, _ = load_stsb(stsb_dir, "test")
+    texts = list(dict.fromkeys(s for pair in pairs[:300] for s in pair))
+    reference = st.SentenceTransformer(real_model, device="cpu").encode(texts, batch_size=32)
+    ours = frozen.transform(texts)
+    cosine = (
+        (ours * reference).sum(1)
+        / np.linalg.norm(ours, axis=1)
+        / np.linalg.norm(reference, axis=1)
+    )
+    assert cosine.min() >= 0.9999
+
+
+def test_the_default_model_is_all_minilm_from_the_bundled_package(frozen, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    vec = SBERTVectorizer(cache_embeddings=False).fit(["warm-up"])
+    assert (vec.pooling_, vec.normalize_, vec.max_seq_length_) == ("mean", True, 256)
+    texts = ["A man plays a guitar.", "Someone is playing music."]
+    np.testing.assert_array_equal(vec.transform(texts), frozen.transform(texts))
