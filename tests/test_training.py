@@ -61,7 +61,7 @@ def test_schedule_warms_up_linearly_then_decays_to_zero():
         schedule.step()
     assert rates[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert rates[-1] == pytest.approx(1 / 18)
-    assert all(a >= b for a, b in itertools.pairwise(rates))
+    assert all(a >= b for a, b in itertools.pairwise(rates[2:]))
 
 
 def test_a_one_step_fit_still_learns():
