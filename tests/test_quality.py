@@ -38,4 +38,5 @@ def test_the_default_model_is_all_minilm_from_the_bundled_package(frozen, monkey
     vec = SBERTVectorizer(cache_embeddings=False).fit(["warm-up"])
     assert (vec.pooling_, vec.normalize_, vec.max_seq_length_) == ("mean", True, 256)
     texts = ["A man plays a guitar.", "Someone is playing music."]
-    np.testing.assert_array_equal(vec.transform(texts), frozen.transform(texts))
+    # Same weights; the two calls may differ in the last float bit (buffer alignment in matmul).
+    np.testing.assert_allclose(vec.transform(texts), frozen.transform(texts), atol=1e-6)
