@@ -1,9 +1,14 @@
-"""STS Benchmark: the pair objectives side by side (cosine, CoSENT, and softmax on labels).
+"""STS Benchmark: the objectives that fit its data, side by side with sentence-transformers.
 
-Fine-tunes all-MiniLM-L6-v2 on ``sts-train`` with each objective, one after the other in
-this process, and reports Spearman's correlation (x100) between the cosine similarity of each
-``sts-test`` pair and its gold score. Throughput is given per CPU second of this process, which
-depends less than wall time on other users of a shared machine.
+Fine-tunes all-MiniLM-L6-v2 on ``sts-train`` with each objective (cosine and CoSENT on the
+scores, softmax on the scores binned into classes, triplet on triplets built from the pairs),
+one after the other in this process, then the same cosine run with sentence-transformers,
+and reports Spearman's correlation (x100) between the cosine similarity of each ``sts-test``
+pair and its gold score, and pairs per second. Throughput is also given per CPU second of
+this process, which depends less than wall time on other users of a shared machine.
+
+The triplets: every training pair scored 4 or more gives (first sentence, second sentence,
+the second sentence of a random other pair scored below 2) as (anchor, positive, negative).
 
 No NLI data is on disk, so the softmax objective (NLI-style: pairs with class labels) is
 fed STSb pairs whose scores are binned into three classes: ``[0, 2)`` "unrelated",
@@ -15,8 +20,9 @@ same on frozen embeddings.
 
 Usage::
 
-    nice -n 19 python benchmarks/objectives_pairs.py [DATA] [--train-size N] [--threads 1]
-        [--objectives cosine cosent softmax] [--out benchmarks/results/objectives_pairs.md]
+    python benchmarks/objectives_pairs.py [DATA] [--train-size N] [--threads 1]
+        [--objectives cosine cosent softmax triplet] [--skip-st]
+        [--out benchmarks/results/objectives_pairs.md]
 
 ``DATA`` is the folder holding ``stsbenchmark/`` (default: ``../shared/data`` next to the
 repo).
@@ -34,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fit_speed import fit_sentence_transformers, spearman_st
 from sklearn.linear_model import LogisticRegression
 
 from skbert import SBERTVectorizer
@@ -54,6 +61,14 @@ def binned(scores: np.ndarray) -> np.ndarray:
     return NAMES[np.digitize(scores, BINS)]
 
 
+def stsb_triplets(pairs: list[tuple[str, str]], scores: np.ndarray) -> list[tuple[str, ...]]:
+    """(anchor, positive, negative): a pair scored >= 4, and an unrelated pair's sentence."""
+    unrelated = [pairs[i][1] for i in np.flatnonzero(scores < 2)]
+    similar = np.flatnonzero(scores >= 4)
+    picks = np.random.default_rng(0).integers(len(unrelated), size=len(similar))
+    return [(*pairs[i], unrelated[j]) for i, j in zip(similar, picks, strict=True)]
+
+
 def pair_accuracy(vectorizer: SBERTVectorizer, train, test) -> float:
     """Accuracy of a logistic regression on the pair features of the binned pairs."""
     classifier = LogisticRegression(max_iter=2000)
@@ -63,15 +78,22 @@ def pair_accuracy(vectorizer: SBERTVectorizer, train, test) -> float:
 
 def run(model: str, loss: str | None, train, test) -> dict[str, float]:
     params = {"epochs": 0} if loss is None else {"loss": loss, "random_state": 0}
+    X, y = train
+    if loss == "softmax":
+        y = binned(y)
+    elif loss == "triplet":
+        X, y = stsb_triplets(X, y), None
     start, cpu = time.perf_counter(), time.process_time()
-    y = binned(train[1]) if loss == "softmax" else train[1]
-    vectorizer = SBERTVectorizer(model, batch_size=16, **params).fit(train[0], y)
+    vectorizer = SBERTVectorizer(model, batch_size=16, **params).fit(X, y)
     fit_wall, fit_cpu = time.perf_counter() - start, time.process_time() - cpu
+    trained = loss is not None
     result = {
+        "rows": len(X) if trained else 0,
         "spearman": 100 * vectorizer.score(*test),
         "fit_wall": fit_wall,
         "fit_cpu": fit_cpu,
-        "pairs_per_cpu_s": len(train[0]) / fit_cpu if loss is not None else float("nan"),
+        "pairs_per_s": len(X) / fit_wall if trained else float("nan"),
+        "pairs_per_cpu_s": len(X) / fit_cpu if trained else float("nan"),
     }
     if loss in (None, "softmax"):
         result["accuracy"] = pair_accuracy(vectorizer, train, test)
@@ -83,7 +105,10 @@ def main() -> int:
     parser.add_argument("data", nargs="?", default=REPO.parent / "shared" / "data", type=Path)
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--objectives", nargs="+", default=["cosine", "cosent", "softmax"])
+    parser.add_argument(
+        "--objectives", nargs="+", default=["cosine", "cosent", "softmax", "triplet"]
+    )
+    parser.add_argument("--skip-st", action="store_true", help="skip sentence-transformers")
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "objectives_pairs.md"
     )
@@ -105,6 +130,19 @@ def main() -> int:
     for loss in [None, *args.objectives]:
         results[loss] = run(model, loss, train, test)
         print(f"{loss}: {results[loss]}", file=sys.stderr, flush=True)
+    if not args.skip_st:
+        start, cpu = time.perf_counter(), time.process_time()
+        st_args = argparse.Namespace(batch_size=16, seed=0)
+        st_model, _ = fit_sentence_transformers(*train, st_args)
+        fit_wall, fit_cpu = time.perf_counter() - start, time.process_time() - cpu
+        results["sentence-transformers cosine"] = {
+            "rows": len(train[0]),
+            "spearman": spearman_st(st_model, *test),
+            "fit_wall": fit_wall,
+            "fit_cpu": fit_cpu,
+            "pairs_per_s": len(train[0]) / fit_wall,
+            "pairs_per_cpu_s": len(train[0]) / fit_cpu,
+        }
 
     labels = np.unique(binned(train[1]), return_counts=True)
     lines = [
@@ -115,21 +153,27 @@ def main() -> int:
         "[2, 4), [4, 5]); its pair accuracy is a LogisticRegression on [u, v, |u - v|] of the "
         "binned test pairs.",
         "",
+        "Command: `python " + " ".join(["benchmarks/objectives_pairs.py", *sys.argv[1:]]) + "`",
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), {args.threads} torch "
         f"thread(s); Python {platform.python_version()}, torch {torch.__version__}, "
         f"transformers {version('transformers')}.",
         "",
-        "| objective | data | Spearman x100 | binned pair accuracy | fit wall s | fit CPU s "
-        "| pairs per CPU s |",
-        "|---|---|---|---|---|---|---|",
+        "| objective | data | training rows | Spearman x100 | binned pair accuracy "
+        "| fit wall s | rows/s | rows per CPU s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    data = {None: "none (zero-shot)", "softmax": "pairs + 3 classes"}
+    data = {
+        None: "none (zero-shot)",
+        "softmax": "pairs + 3 classes",
+        "triplet": "triplets from pairs",
+    }
     for loss, r in results.items():
         accuracy = f"{r['accuracy']:.3f}" if "accuracy" in r else ""
         lines.append(
-            f"| {loss or 'frozen'} | {data.get(loss, 'pairs + scores')} | {r['spearman']:.2f} "
-            f"| {accuracy} | {r['fit_wall']:.0f} | {r['fit_cpu']:.0f} "
-            f"| {r['pairs_per_cpu_s']:.1f} |"
+            f"| {loss or 'frozen'} | {data.get(loss, 'pairs + scores')} | {r['rows']} "
+            f"| {r['spearman']:.2f} | {accuracy} | {r['fit_wall']:.0f} "
+            f"| {r['pairs_per_s']:.1f} | {r['pairs_per_cpu_s']:.1f} |"
         )
     table = "\n".join(lines)
     print(table)

@@ -38,8 +38,8 @@ def sample(texts: list[str], labels: np.ndarray, per_class: int, seed: int):
     rng = np.random.default_rng(seed)
     rows = np.concatenate(
         [
-            rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-            for c in np.unique(labels)
+            rng.choice(rows, min(per_class, len(rows)), replace=False)
+            for rows in (np.flatnonzero(labels == c) for c in np.unique(labels))
         ]
     )
     return [texts[i] for i in rows], labels[rows]
@@ -55,7 +55,7 @@ def run(search: GridSearchCV, X, y) -> tuple[float, dict]:
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--few-shot", type=int, default=8, help="questions per class, search 1")
-    p.add_argument("--frozen-texts", type=int, default=100, help="questions per class, search 2")
+    p.add_argument("--frozen-texts", type=int, default=100, help="at most, per class, search 2")
     p.add_argument("--pairs-per-text", type=int, default=8)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
