@@ -18,6 +18,13 @@ from pathlib import Path
 import numpy as np
 
 MAX_BYTES = 256 * 2**20
+# Python's share of an entry beside its data: array and str headers, key tuple, dict slot.
+ENTRY_OVERHEAD = 256
+
+
+def entry_bytes(text: str, row: np.ndarray) -> int:
+    """Memory one cached embedding holds, as counted against the bound."""
+    return row.nbytes + len(text) + ENTRY_OVERHEAD
 
 
 def fingerprint(folder: Path) -> tuple[str, tuple[tuple[str, int, int], ...]]:
@@ -37,7 +44,7 @@ class EmbeddingCache:
     Parameters
     ----------
     max_bytes : int
-        Bound on the stored embeddings plus their texts.
+        Bound on the stored embeddings, their texts and the bookkeeping of each entry.
     """
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
@@ -58,17 +65,25 @@ class EmbeddingCache:
             return found
 
     def store(self, key: Hashable, texts: list[str], embeddings: np.ndarray) -> None:
-        """Remember ``embeddings[i]`` for ``texts[i]``, evicting the least recently used."""
+        """Remember ``embeddings[i]`` for ``texts[i]``, evicting the least recently used.
+
+        Only the last rows that fit within the bound are copied: the earlier ones would be
+        evicted by the later ones anyway, so a huge input never makes the cache overshoot.
+        """
+        first, budget = len(texts), self.max_bytes
+        while first > 0 and entry_bytes(texts[first - 1], embeddings[first - 1]) <= budget:
+            first -= 1
+            budget -= entry_bytes(texts[first], embeddings[first])
         with self._lock:
-            for text, row in zip(texts, embeddings, strict=True):
+            for text, row in zip(texts[first:], embeddings[first:], strict=True):
                 entry = (key, text)
                 if entry in self._rows:
                     continue
                 self._rows[entry] = row.copy()
-                self._bytes += row.nbytes + len(text)
+                self._bytes += entry_bytes(text, row)
             while self._bytes > self.max_bytes and self._rows:
                 (_, text), row = self._rows.popitem(last=False)
-                self._bytes -= row.nbytes + len(text)
+                self._bytes -= entry_bytes(text, row)
 
     def clear(self) -> None:
         """Forget everything."""

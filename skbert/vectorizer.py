@@ -687,13 +687,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             key = (*key, self.precision)
             found = EMBEDDINGS.lookup(key, unique)
             missing = [i for i, row in enumerate(found) if row is None]
-            for i, row in enumerate(found):
-                if row is not None:
-                    out[i] = row
-            fresh = np.empty((len(missing), out.shape[1]), dtype=np.float32)
-            truncated = self._encode([unique[i] for i in missing], fresh)
-            out[missing] = fresh
-            EMBEDDINGS.store(key, [unique[i] for i in missing], fresh)
+            if len(missing) == len(unique):  # nothing cached: no second buffer
+                fresh, missing_texts = out, unique
+            else:
+                for i, row in enumerate(found):
+                    if row is not None:
+                        out[i] = row
+                fresh = np.empty((len(missing), out.shape[1]), dtype=np.float32)
+                missing_texts = [unique[i] for i in missing]
+            truncated = self._encode(missing_texts, fresh)
+            if fresh is not out:
+                out[missing] = fresh
+            EMBEDDINGS.store(key, missing_texts, fresh)
         warn_truncated(truncated, len(unique), self.max_seq_length_, stacklevel=5)
         if self.embedding_dim_ < out.shape[1]:
             out = np.ascontiguousarray(out[:, : self.embedding_dim_])

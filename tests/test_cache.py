@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from skbert import SBERTVectorizer, TruncationWarning
 from skbert import vectorizer as vectorizer_module
-from skbert._cache import EMBEDDINGS, EmbeddingCache
+from skbert._cache import EMBEDDINGS, EmbeddingCache, entry_bytes
 from tests.conftest import PAIRS, SCORES
 
 TEXTS = ["a man plays the guitar", "a dog runs fast", "what is the answer"]
@@ -95,8 +95,8 @@ def test_pickles_do_not_carry_the_cache(tiny_model):
 
 
 def test_cache_evicts_the_least_recently_used_beyond_its_bound():
-    cache = EmbeddingCache(max_bytes=3 * (16 + 1))
     rows = np.ones((4, 4), dtype=np.float32)
+    cache = EmbeddingCache(max_bytes=3 * entry_bytes("a", rows[0]))
     cache.store("k", ["a", "b", "c"], rows[:3])
     cache.lookup("k", ["a"])  # "a" is now the most recent
     cache.store("k", ["d"], rows[3:])
@@ -106,6 +106,27 @@ def test_cache_evicts_the_least_recently_used_beyond_its_bound():
         True,
         True,
     ]
+
+
+def test_a_store_larger_than_the_bound_keeps_only_the_last_rows_that_fit():
+    rows = np.arange(40, dtype=np.float32).reshape(10, 4)
+    texts = [f"t{i}" for i in range(10)]
+    cache = EmbeddingCache(max_bytes=3 * entry_bytes("t0", rows[0]))
+    cache.store("k", texts, rows)
+    assert len(cache) == 3
+    found = cache.lookup("k", texts)
+    assert [r is not None for r in found] == [False] * 7 + [True] * 3
+    np.testing.assert_array_equal(found[9], rows[9])
+    rows[9] = -1  # the cache holds copies, not views of the caller's array
+    assert cache.lookup("k", ["t9"])[0][0] == 36
+
+
+def test_partly_cached_input_gives_the_uncached_embeddings(tiny_model):
+    vec = SBERTVectorizer(tiny_model).fit(TEXTS)
+    expected = SBERTVectorizer(tiny_model, cache_embeddings=False).fit(TEXTS)
+    vec.transform(TEXTS[::2])
+    mixed = ["a new text", *TEXTS, "another new text"]
+    np.testing.assert_allclose(vec.transform(mixed), expected.transform(mixed), atol=1e-6)
 
 
 def test_truncation_is_counted_and_reported_in_transform(tiny_model):

@@ -56,6 +56,7 @@ def test_fences_are_found_with_their_line_numbers(tmp_path):
 def test_code_blocks_of_page_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # blocks that write files write them here
     namespace: dict[str, object] = {"__name__": "__main__"}
+    # A block that no longer runs raises here, failing the test.
     for line, code in python_blocks(page):
         # Padding puts each line at its line number in the page, so a traceback points there.
         exec(compile("\n" * line + code, str(page), "exec"), namespace)
