@@ -91,7 +91,7 @@ def main() -> None:
 
     results = search.cv_results_
     print(f"{len(pairs)} scored pairs, {args.folds}-fold cross-validation")
-    print(f"{'rank':>4}  {'pooling':<8}{'loss':<8}{'Spearman (mean +- sd)':>22}{'fit s':>7}")
+    print(f"{'rank':>4}  {'pooling':<8}{'loss':<8}{'Spearman (mean +- sd)':>23}{'fit s':>7}")
     for i in np.argsort(results["rank_test_score"], kind="stable"):
         print(
             f"{results['rank_test_score'][i]:>4}  {results['param_pooling'][i]:<8}"
