@@ -11,7 +11,7 @@ projection of both embeddings side by side, coloured by the true label.
 Run it from the repository root with ``python examples/clustering.py`` (about two minutes on
 two CPU cores). ``--data`` names the folder that holds ``trec/`` (default: ``../shared/data``
 beside the repository); where it is absent, the script says so and uses the small set of
-questions written below.
+questions in ``examples/_data.py``.
 """
 
 from __future__ import annotations
@@ -21,86 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _data import DATA, REPO, few_shot, trec_questions
 from matplotlib.figure import Figure
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
 from skbert import SBERTVectorizer
-from skbert.datasets import load_trec
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-
-# Used when TREC is absent: questions labelled, like TREC's, by the type of their answer.
-TRAIN = [
-    ("What does NASA stand for?", "ABBR"),
-    ("What is the abbreviation for kilogram?", "ABBR"),
-    ("What does the B in FBI mean?", "ABBR"),
-    ("What is the full form of HTML?", "ABBR"),
-    ("Why is the sky blue?", "DESC"),
-    ("What is photosynthesis?", "DESC"),
-    ("How does a refrigerator work?", "DESC"),
-    ("What is the definition of irony?", "DESC"),
-    ("What instrument did Miles Davis play?", "ENTY"),
-    ("What is the national animal of Scotland?", "ENTY"),
-    ("Which language is spoken in Brazil?", "ENTY"),
-    ("What colour is a giraffe's tongue?", "ENTY"),
-    ("Who wrote Pride and Prejudice?", "HUM"),
-    ("Who was the first woman to win a Nobel Prize?", "HUM"),
-    ("Who invented the telephone?", "HUM"),
-    ("Which company makes the iPhone?", "HUM"),
-    ("Where is Machu Picchu?", "LOC"),
-    ("What is the capital of Canada?", "LOC"),
-    ("In which country is the Taj Mahal?", "LOC"),
-    ("What is the longest river in Africa?", "LOC"),
-    ("How tall is Mount Everest?", "NUM"),
-    ("When did the Berlin Wall fall?", "NUM"),
-    ("How many bones are in the human body?", "NUM"),
-    ("What is the population of Tokyo?", "NUM"),
-]
-TEST = [
-    ("What does UNESCO stand for?", "ABBR"),
-    ("What is the abbreviation of the United Kingdom?", "ABBR"),
-    ("Why do cats purr?", "DESC"),
-    ("What causes earthquakes?", "DESC"),
-    ("What sport does Serena Williams play?", "ENTY"),
-    ("What is the largest species of shark?", "ENTY"),
-    ("Who painted the Sistine Chapel ceiling?", "HUM"),
-    ("Who was the first person to walk on the moon?", "HUM"),
-    ("Where is the Great Barrier Reef?", "LOC"),
-    ("Which city hosted the 2012 Olympics?", "LOC"),
-    ("How far is the sun from the earth?", "NUM"),
-    ("In what year did the Titanic sink?", "NUM"),
-]
-
-
-def load(data: Path) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """Training texts and labels, then test texts and labels: TREC, or the set above."""
-    folder = data / "trec"
-    if (folder / "train.tsv").is_file():
-        return (*load_trec(folder, "train"), *load_trec(folder, "test"))
-    print(f"{folder} not found: using the {len(TRAIN) + len(TEST)} questions of this example.")
-    return (
-        [text for text, _ in TRAIN],
-        np.array([label for _, label in TRAIN]),
-        [text for text, _ in TEST],
-        np.array([label for _, label in TEST]),
-    )
-
-
-def few_shot(
-    texts: list[str], labels: np.ndarray, per_class: int, seed: int
-) -> tuple[list[str], np.ndarray]:
-    """``per_class`` texts of each class (all of a smaller class), drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
-    rows = np.concatenate(
-        [
-            rng.choice(members, min(per_class, len(members)), replace=False)
-            for members in (np.flatnonzero(labels == c) for c in np.unique(labels))
-        ]
-    )
-    return [texts[i] for i in rows], labels[rows]
 
 
 def main() -> None:
@@ -112,7 +39,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs/_static/examples/clustering.png")
     args = parser.parse_args()
 
-    train_texts, train_labels, test_texts, test_labels = load(args.data)
+    train_texts, train_labels, test_texts, test_labels = trec_questions(args.data)
     texts, labels = few_shot(train_texts, train_labels, args.per_class, args.seed)
     rows = np.random.default_rng(args.seed).permutation(len(test_texts))[: args.size]
     questions, truth = [test_texts[i] for i in rows], test_labels[rows]

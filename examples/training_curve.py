@@ -10,7 +10,7 @@ out 20% of the pairs for early stopping, prints one line per epoch and saves bot
 Run it from the repository root with ``python examples/training_curve.py`` (about two
 minutes on two CPU cores). ``--data`` names the folder that holds ``stsbenchmark/``
 (default: ``../shared/data`` beside the repository); where it is absent, the script says so
-and uses the small set of pairs written below.
+and uses the small set of pairs in ``examples/_data.py``.
 """
 
 from __future__ import annotations
@@ -20,54 +20,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _data import DATA, REPO, stsb_train_subset
 from matplotlib.figure import Figure
 
 from skbert import SBERTVectorizer
-from skbert.datasets import load_stsb
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-
-# Used when the STS Benchmark is absent: pairs scored like it, 0 (unrelated) to 5 (same).
-PAIRS = [
-    ("A man is playing a guitar.", "A man plays the guitar.", 5.0),
-    ("A man is playing a guitar.", "A man is playing a piano.", 2.2),
-    ("A man is playing a guitar.", "A woman is slicing an onion.", 0.0),
-    ("A woman is slicing an onion.", "A woman cuts an onion.", 4.8),
-    ("A woman is slicing an onion.", "A woman is peeling a potato.", 2.0),
-    ("A dog runs across the field.", "A dog is running on the grass.", 4.4),
-    ("A dog runs across the field.", "A cat sleeps on the sofa.", 0.8),
-    ("Two children are playing football.", "Kids are playing soccer.", 4.6),
-    ("Two children are playing football.", "Two men are playing chess.", 1.2),
-    ("The stock market fell sharply today.", "Shares dropped steeply today.", 4.5),
-    ("The stock market fell sharply today.", "The stock market rose today.", 1.8),
-    ("It is raining in London.", "London is having a rainy day.", 4.7),
-    ("It is raining in London.", "It is sunny in Madrid.", 1.0),
-    ("A plane is taking off.", "An aeroplane is departing.", 4.6),
-    ("A plane is taking off.", "A train arrives at the station.", 1.0),
-    ("The president gave a speech.", "The president spoke to the nation.", 4.0),
-    ("A man is riding a bicycle.", "A man rides a bike.", 5.0),
-    ("A man is riding a bicycle.", "A man is riding a horse.", 2.4),
-    ("A man is riding a bicycle.", "A woman is reading a book.", 0.2),
-    ("A girl is singing on stage.", "A girl sings a song.", 4.2),
-    ("A girl is singing on stage.", "A boy is dancing on stage.", 1.6),
-    ("The company reported record profits.", "The firm made its biggest profit ever.", 4.4),
-    ("The company reported record profits.", "The company cut a thousand jobs.", 1.4),
-    ("Snow is falling on the mountains.", "It is snowing in the hills.", 4.2),
-    ("Snow is falling on the mountains.", "A man is swimming in the sea.", 0.0),
-    ("A chef is cooking pasta.", "Someone is making spaghetti.", 3.8),
-]
-
-
-def load(data: Path, size: int, seed: int) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """A seeded subset of sts-train, or the pairs above."""
-    folder = data / "stsbenchmark"
-    if (folder / "sts-train.csv").is_file():
-        pairs, scores = load_stsb(folder, "train")
-        rows = np.random.default_rng(seed).permutation(len(pairs))[:size]
-        return [pairs[i] for i in rows], scores[rows]
-    print(f"{folder} not found: using the {len(PAIRS)} pairs of this example.")
-    return [(a, b) for a, b, _ in PAIRS], np.array([s for _, _, s in PAIRS])
 
 
 def main() -> None:
@@ -81,7 +37,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    pairs, scores = load(args.data, args.size, args.seed)
+    pairs, scores = stsb_train_subset(args.data, args.size, args.seed)
     vectorizer = SBERTVectorizer(
         loss="cosine",
         epochs=args.epochs,
