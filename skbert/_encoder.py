@@ -24,6 +24,7 @@ from ._st_format import SentenceTransformerConfig, read_config
 from .pooling import POOLINGS
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
@@ -276,19 +277,29 @@ class Tokens:
         return torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64))
 
 
-def tokenize(
-    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, lowercase: bool = False
-) -> Tokens:
-    """Tokenize ``texts`` with special tokens, truncating each to ``max_length`` tokens.
+def truncating_backend(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Tokenizer:
+    """Return a private copy of ``tokenizer``'s Rust tokenizer, truncating to ``max_length``.
+
+    Configured once, never changed afterwards: the shared tokenizer is not reconfigured per
+    call, so any number of threads can tokenize with the copy at the same time.
+    """
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    backend.enable_truncation(max_length=max_length)
+    return backend
+
+
+def tokenize(backend: Tokenizer, texts: list[str], lowercase: bool = False) -> Tokens:
+    """Tokenize ``texts`` with special tokens, as configured by :func:`truncating_backend`.
 
     Parameters
     ----------
-    tokenizer : PreTrainedTokenizerBase
-        A fast tokenizer.
+    backend : tokenizers.Tokenizer
+        A truncating tokenizer from :func:`truncating_backend`.
     texts : list of str
         Texts to tokenize.
-    max_length : int
-        Longest sequence kept, special tokens included.
     lowercase : bool, default=False
         Lower-case texts first (sentence-transformers' ``do_lower_case``).
 
@@ -297,9 +308,6 @@ def tokenize(
     tokens : Tokens
         Unpadded ids, and how many texts were cut.
     """
-    backend = tokenizer.backend_tokenizer
-    backend.no_padding()
-    backend.enable_truncation(max_length=max_length)
     if lowercase:
         texts = [text.lower() for text in texts]
     encodings = backend.encode_batch(texts, add_special_tokens=True)
@@ -311,12 +319,6 @@ def tokenize(
     )
     n_truncated = sum(1 for e in encodings if e.overflowing)
     return Tokens(ids, offsets, n_truncated)
-
-
-def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Row indices in batches of similar length, longest first, so padding stays small."""
-    order = np.argsort(-lengths, kind="stable")
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 @dataclass
@@ -371,36 +373,3 @@ def load_encoder(
     normalize = st.normalize if normalize == "auto" else bool(normalize)
     encoder = SentenceEncoder(pretrained.transformer, pooling, normalize)
     return LoadedEncoder(encoder, pretrained.tokenizer, length, st.do_lower_case, pretrained.path)
-
-
-@torch.inference_mode()
-def encode(
-    encoder: SentenceEncoder,
-    tokens: Tokens,
-    *,
-    batch_size: int,
-    pad_id: int,
-    device: torch.device,
-    out: np.ndarray,
-) -> None:
-    """Embed every text of ``tokens`` into ``out`` (``(len(tokens), dim)``, float32), in order.
-
-    Parameters
-    ----------
-    encoder : SentenceEncoder
-        The encoder, already on ``device`` and in eval mode.
-    tokens : Tokens
-        Tokenized texts.
-    batch_size : int
-        Texts per forward pass.
-    pad_id : int
-        Padding token id.
-    device : torch.device
-        Where the encoder lives.
-    out : ndarray of shape (len(tokens), dim)
-        Output buffer, written row by row.
-    """
-    for rows in length_sorted_batches(tokens.lengths, batch_size):
-        input_ids, attention_mask = tokens.padded(rows, pad_id)
-        embeddings = encoder(input_ids.to(device), attention_mask.to(device))
-        out[rows] = embeddings.float().cpu().numpy()

@@ -37,9 +37,28 @@ class TextColumns:
         """Number of rows."""
         return len(self.columns[0])
 
+    def flat(self) -> tuple[list[str], np.ndarray]:
+        """Every text once, column after column, and each row's indices into that list.
+
+        Returns
+        -------
+        texts : list of str
+            ``columns[0] + columns[1] + ...``.
+        index : ndarray of shape (n_samples, n_columns)
+            ``texts[index[r, c]]`` is the text in column ``c`` of row ``r``.
+        """
+        n, width = self.n_samples, len(self.columns)
+        texts = [text for column in self.columns for text in column]
+        return texts, np.arange(n)[:, None] + n * np.arange(width)[None, :]
+
+    def subset(self, rows: np.ndarray) -> TextColumns:
+        """Return the given rows, in the given order."""
+        return TextColumns(tuple([column[i] for i in rows] for column in self.columns), self.kind)
+
 
 def _describe(value: Any) -> str:
-    text = repr(value.item() if isinstance(value, np.generic) else value)
+    value = value.item() if isinstance(value, np.generic) else value
+    text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} (type {type(value).__name__})"

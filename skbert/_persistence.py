@@ -16,22 +16,22 @@ import shutil
 import sys
 import tempfile
 import uuid
+import warnings
+from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
 from . import __version__
-from ._encoder import quiet_transformers
+from ._embedder import load_embedder
 from ._model_files import check_manifest, manifest
-from ._st_format import write_config
-
-if TYPE_CHECKING:
-    from .vectorizer import SBERTVectorizer
+from ._state import FittedState, frozen_state, state_from_json, state_to_json
 
 SKBERT_CONFIG = "skbert_config.json"
-_FITTED = ("loss_", "input_kind_", "history_", "classes_", "score_range_", "n_truncated_")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # from Linux <fcntl.h> and <linux/fs.h>
+_TUPLE_PARAMS = ("pair_features", "score_range", "matryoshka_dims")
 
 
 def _jsonable(value: Any) -> Any:
@@ -44,31 +44,12 @@ def _jsonable(value: Any) -> Any:
     return None  # e.g. a RandomState instance: not restorable from JSON
 
 
-def _write(vectorizer: SBERTVectorizer, folder: Path) -> None:
-    encoder, tokenizer = vectorizer.encoder_, vectorizer.tokenizer_
-    with quiet_transformers():
-        encoder.transformer.save_pretrained(folder)
-    limit = tokenizer.model_max_length
-    tokenizer.model_max_length = vectorizer.max_seq_length_
-    try:
-        tokenizer.save_pretrained(folder)
-    finally:
-        tokenizer.model_max_length = limit
-    write_config(
-        folder,
-        pooling=vectorizer.pooling_,
-        normalize=vectorizer.normalize_,
-        max_seq_length=vectorizer.max_seq_length_,
-        dim=encoder.dim,
-        do_lower_case=vectorizer.lowercase_,
-    )
-    params = {k: _jsonable(v) for k, v in vectorizer.get_params().items()}
-    params["model"] = str(vectorizer.model)
-    fitted = {k: _jsonable(getattr(vectorizer, k)) for k in _FITTED if hasattr(vectorizer, k)}
+def _write(params: dict[str, Any], state: FittedState, folder: Path) -> None:
+    state.embedder.save(folder)
     content = {
         "skbert_version": __version__,
-        "params": params,
-        "fitted": fitted,
+        "params": {k: _jsonable(v) for k, v in params.items()},
+        "fitted": state_to_json(state),
         "files": manifest(folder),
     }
     (folder / SKBERT_CONFIG).write_text(json.dumps(content, indent=2), encoding="utf-8")
@@ -125,8 +106,8 @@ def _replace(staging: Path, path: Path) -> None:
     old.rename(staging)
 
 
-def save(vectorizer: SBERTVectorizer, path: Path, *, overwrite: bool) -> Path:
-    """Write ``vectorizer`` to ``path`` through a temporary sibling folder and a rename.
+def save(params: dict[str, Any], state: FittedState, path: Path, *, overwrite: bool) -> Path:
+    """Write a fitted vectorizer to ``path`` through a temporary sibling folder and a rename.
 
     The files are flushed to disk before the folder takes the place of ``path``, so
     ``path`` holds either the previous folder or the complete new one, whenever the
@@ -135,8 +116,10 @@ def save(vectorizer: SBERTVectorizer, path: Path, *, overwrite: bool) -> Path:
 
     Parameters
     ----------
-    vectorizer : SBERTVectorizer
-        A fitted vectorizer.
+    params : dict
+        The vectorizer's parameters.
+    state : FittedState
+        Its fitted state.
     path : Path
         Destination folder.
     overwrite : bool
@@ -156,7 +139,7 @@ def save(vectorizer: SBERTVectorizer, path: Path, *, overwrite: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
-        _write(vectorizer, staging)
+        _write(params, state, staging)
         for item in [*staging.rglob("*"), staging]:
             _fsync(item)
         if path.exists():
@@ -174,12 +157,47 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read the parameters and fitted metadata that :func:`save` wrote to ``path``.
+def _read_config(config_file: Path) -> tuple[dict[str, Any], dict[str, Any], dict]:
+    try:
+        saved = json.loads(config_file.read_text(encoding="utf-8"))
+        params, fitted = saved["params"], saved["fitted"]
+        files = {name: (int(f["bytes"]), str(f["sha256"])) for name, f in saved["files"].items()}
+        if any(Path(name).is_absolute() or ".." in Path(name).parts for name in files):
+            raise ValueError("its file list names files outside the folder")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{config_file} is corrupt ({exc}); save the vectorizer again.") from exc
+    return params, fitted, files
+
+
+def _known(params: dict[str, Any], known: Collection[str], path: Path) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        warnings.warn(
+            f"{path} sets parameters this version of skbert does not know, {unknown}; they "
+            "are ignored.",
+            UserWarning,
+            stacklevel=4,
+        )
+    kept = {k: v for k, v in params.items() if k in known}
+    for name in _TUPLE_PARAMS:
+        if kept.get(name) is not None:
+            kept[name] = tuple(kept[name])
+    return kept
+
+
+def load(
+    path: Path,
+    *,
+    known: Collection[str],
+    device: torch.device,
+    trust_remote_code: bool,
+    allow_pickle: bool,
+) -> tuple[dict[str, Any], FittedState]:
+    """Read the parameters and the fitted state that :func:`save` wrote to ``path``.
 
     Every file :func:`save` wrote is checked to be there, unchanged. A sentence-transformers
     or Hugging Face folder without ``skbert_config.json`` reads as a vectorizer of that model
-    that was not fine-tuned.
+    that was not fine-tuned. Parameters outside ``known`` are dropped with a warning.
     """
     if not path.is_dir():
         stranded = max(path.parent.glob(f".{path.name}.*.old"), key=_mtime, default=None)
@@ -193,22 +211,22 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{path} is not a folder; pass the folder written by save().{hint}"
         )
     config_file = path / SKBERT_CONFIG
-    if not config_file.is_file():
-        return {"model": str(path)}, {"loss_": None, "input_kind_": "texts", "history_": []}
+    fitted = None
+    params: dict[str, Any] = {"model": str(path)}
+    if config_file.is_file():
+        params, fitted, files = _read_config(config_file)
+        check_manifest(path, files)
+    embedder = load_embedder(
+        str(path), device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+    )
+    if fitted is None:
+        return params, frozen_state(embedder)
     try:
-        saved = json.loads(config_file.read_text(encoding="utf-8"))
-        params, fitted = saved["params"], saved["fitted"]
-        files = {name: (int(f["bytes"]), str(f["sha256"])) for name, f in saved["files"].items()}
-        if any(Path(name).is_absolute() or ".." in Path(name).parts for name in files):
-            raise ValueError("its file list names files outside the folder")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{config_file} is corrupt ({exc}); save the vectorizer again.") from exc
-    check_manifest(path, files)
-    for name in ("pair_features", "score_range", "matryoshka_dims"):
-        if params.get(name) is not None:
-            params[name] = tuple(params[name])
-    if "classes_" in fitted:
-        fitted["classes_"] = np.asarray(fitted["classes_"])
-    if "score_range_" in fitted:
-        fitted["score_range_"] = tuple(fitted["score_range_"])
-    return params, fitted
+        state = state_from_json(fitted, embedder)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{config_file} does not describe a fit this version of skbert ({__version__}) can "
+            f"read ({type(exc).__name__}: {exc}); load it with the skbert version that saved "
+            "it and save it again."
+        ) from exc
+    return _known(params, known, path), state

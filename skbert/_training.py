@@ -1,159 +1,32 @@
-"""The training loop: batching, AdamW with linear warm-up and decay, validation, history.
+"""Fine-tuning: AdamW with linear warm-up and decay, the training loop, and its history.
 
-The loop is cut into small steps: a batch plan (:func:`bucketed_batches`, or the class
-batches of :mod:`skbert.pairs`) decides which texts go together, :func:`make_optimizer` and
-:func:`make_schedule` set up the update, :func:`train` runs it. With an
-:class:`EarlyStopping`, held-out data is scored after each epoch (:func:`evaluate`), training
-stops by its rule, and the best epoch's weights are restored.
+:func:`fine_tune` runs a fit's plan on an :class:`~skbert._embedder.Embedder`: it tokenizes
+the training texts, draws every epoch's batches (:mod:`skbert._batching`), builds the loss
+(:func:`skbert._objectives.build_loss`) with the CPU's and the device's generators seeded
+from the plan, and trains. :func:`train` is the loop: one forward pass per batch embeds every
+column, the loss and its gradients follow, and with held-out rows each epoch ends with an
+evaluation (:mod:`skbert._validation`) that may stop training and restores the best weights.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch import nn
 
+from ._batching import Batch, schedule
+from ._devices import seeded
 from ._encoder import SentenceEncoder, Tokens
+from ._objectives import build_loss
 from ._precision import autocast
+from ._validation import EarlyStopping, ValidationSet, evaluate
+from .exceptions import warn_truncated
 
-_MEGABATCH = 64  # batches sorted together; larger means less padding, less randomness
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Hyper-parameters of one fine-tuning run."""
-
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    warmup_ratio: float
-    weight_decay: float
-    max_grad_norm: float | None
-    seed: int
-    verbose: bool
-    precision: str = "float32"
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One training step's rows: ``index[r, c]`` is the text in column ``c`` of row ``r``.
-
-    ``target`` holds one score, class index or pair label per row, or is None.
-    """
-
-    index: np.ndarray
-    target: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-
-BatchPlan = Callable[[np.random.Generator], list[Batch]]
-"""Draws one epoch's batches; called once per epoch with the run's generator."""
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Held-out data scored after every epoch, and the rule that stops training.
-
-    Parameters
-    ----------
-    tokens : Tokens
-        The held-out texts.
-    batches : list of Batch
-        Drawn once, so every epoch is scored on the same rows.
-    metric : {"loss", "spearman"}
-        The objective's mean loss (lower is better), or Spearman's correlation between
-        the cosine similarity of each pair and its score (higher is better).
-    n_iter_no_change : int
-        Stop after this many epochs in a row that do not improve on the best value by
-        more than ``tol``.
-    tol : float
-        Smallest change that counts as an improvement.
-    """
-
-    tokens: Tokens
-    batches: list[Batch]
-    metric: Literal["loss", "spearman"]
-    n_iter_no_change: int
-    tol: float
-
-    @property
-    def record_name(self) -> str:
-        """Key of the value in the history records."""
-        return "validation_loss" if self.metric == "loss" else "validation_score"
-
-
-def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Shuffled batches of rows of similar length.
-
-    Rows are shuffled, cut into mega-batches of ``64 * batch_size`` rows, sorted by length
-    inside each, cut into batches, and the batches shuffled. Padding then adds only a few
-    percent to the tokens of a random batch's text, while every epoch still sees a different,
-    reproducible order.
-
-    Parameters
-    ----------
-    lengths : ndarray of shape (n_rows,)
-        Length of each row (for pairs, the longer of the two texts).
-    batch_size : int
-        Rows per batch; the last batch of a mega-batch may be smaller.
-    rng : numpy.random.Generator
-        Source of every random choice.
-
-    Returns
-    -------
-    batches : list of ndarray of row indices
-    """
-    order = rng.permutation(len(lengths))
-    batches = []
-    step = batch_size * _MEGABATCH
-    for start in range(0, len(order), step):
-        chunk = order[start : start + step]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def row_batches(
-    index: np.ndarray,
-    target: np.ndarray | None,
-    text_lengths: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator,
-) -> list[Batch]:
-    """Cut the rows of ``index`` into :func:`bucketed_batches`, each as long as its longest text.
-
-    Parameters
-    ----------
-    index : ndarray of shape (n_rows, n_columns)
-        Text indices of each row.
-    target : ndarray of shape (n_rows,) or None
-        Per-row target.
-    text_lengths : ndarray of shape (n_texts,)
-        Token count of each text.
-    batch_size : int
-        Rows per batch.
-    rng : numpy.random.Generator
-        Source of every random choice.
-
-    Returns
-    -------
-    batches : list of Batch
-    """
-    lengths = text_lengths[index].max(axis=1)
-    return [
-        Batch(index[rows], None if target is None else target[rows])
-        for rows in bucketed_batches(lengths, batch_size, rng)
-    ]
+if TYPE_CHECKING:
+    from ._embedder import Embedder
+    from ._plan import FitData, FitPlan
 
 
 def make_optimizer(
@@ -219,99 +92,61 @@ def _target(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
     return () if batch.target is None else (torch.from_numpy(batch.target).to(device),)
 
 
-@torch.no_grad()
-def evaluate(
-    encoder: SentenceEncoder,
-    loss_fn: nn.Module,
-    validation: EarlyStopping,
-    *,
-    pad_id: int,
-    device: torch.device,
-) -> float:
-    """Score the held-out batches in evaluation mode (no dropout): mean loss, or Spearman."""
-    training = encoder.training
-    encoder.eval()
-    loss_fn.eval()
-    try:
-        if validation.metric == "spearman":
-            cosine, gold = [], []
-            for batch in validation.batches:
-                u, v = _forward(encoder, validation.tokens, batch, pad_id=pad_id, device=device)
-                cosine.append(nn.functional.cosine_similarity(u.float(), v.float()).cpu())
-                gold.append(batch.target)
-            return float(spearmanr(torch.cat(cosine).numpy(), np.concatenate(gold)).statistic)
-        total = 0.0
-        for batch in validation.batches:
-            columns = _forward(encoder, validation.tokens, batch, pad_id=pad_id, device=device)
-            total += loss_fn(*columns, *_target(batch, device)).item() * len(batch)
-        return total / sum(len(batch) for batch in validation.batches)
-    finally:
-        encoder.train(training)
-        loss_fn.train(training)
+def fine_tune(
+    embedder: Embedder, plan: FitPlan, data: FitData, *, verbose: bool = False
+) -> tuple[list[dict[str, float]], int]:
+    """Train ``embedder``'s encoder in place as ``plan`` says, on ``data``.
 
-
-class _BestWeights:
-    """Keeps a CPU copy of the encoder's weights at its best validation value."""
-
-    def __init__(self, validation: EarlyStopping) -> None:
-        self.validation = validation
-        self.sign = 1.0 if validation.metric == "loss" else -1.0  # compare as "lower is better"
-        self.best = math.inf
-        self.state: dict[str, torch.Tensor] | None = None
-        self.no_improvement = 0
-
-    def update(self, value: float, encoder: SentenceEncoder) -> bool:
-        """Record ``value``; return whether training should stop."""
-        value = self.sign * value
-        if value > self.best - self.validation.tol:
-            self.no_improvement += 1
-        else:
-            self.no_improvement = 0
-        if value < self.best:
-            self.best = value
-            self.state = {
-                k: t.detach().to("cpu", copy=True) for k, t in encoder.state_dict().items()
-            }
-        return self.no_improvement >= self.validation.n_iter_no_change
-
-    def restore(self, encoder: SentenceEncoder) -> None:
-        """Load the best weights seen back into ``encoder``."""
-        if self.state is not None:
-            encoder.load_state_dict(self.state)
+    Returns
+    -------
+    history : list of dict
+        See :func:`train`.
+    n_truncated : int
+        Training texts longer than the embedder's ``max_seq_length``, which were cut.
+    """
+    tokens = embedder.tokenize(data.training.texts)
+    warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length, stacklevel=5)
+    batches = schedule(data.training, plan, tokens.lengths)
+    classes = data.training.classes
+    with seeded(embedder.device, plan.seed):
+        loss_fn = build_loss(
+            plan,
+            embedder.dim,
+            n_classes=None if classes is None else len(classes),
+            normalize=embedder.encoder.normalize,
+        )
+        history = train(embedder, loss_fn, tokens, batches, plan, data.validation, verbose)
+    return history, tokens.n_truncated
 
 
 def train(
-    encoder: SentenceEncoder,
+    embedder: Embedder,
     loss_fn: nn.Module,
     tokens: Tokens,
-    plan: BatchPlan,
-    config: TrainingConfig,
-    *,
-    pad_id: int,
-    device: torch.device,
-    validation: EarlyStopping | None = None,
+    batches: list[list[Batch]],
+    plan: FitPlan,
+    validation: ValidationSet | None = None,
+    verbose: bool = False,
 ) -> list[dict[str, float]]:
-    """Fine-tune ``encoder`` in place on the batches that ``plan`` draws from ``tokens``.
+    """Fine-tune ``embedder.encoder`` in place on ``batches``, one list per epoch.
 
     Parameters
     ----------
-    encoder : SentenceEncoder
-        The encoder to train, already on ``device``.
+    embedder : Embedder
+        Holds the encoder to train, on its device.
     loss_fn : nn.Module
         Objective called as ``loss_fn(*column_embeddings[, target])``.
     tokens : Tokens
         The tokenized texts that batches index into.
-    plan : BatchPlan
-        Draws each epoch's batches; every column of a batch is embedded in one forward pass.
-    config : TrainingConfig
-        Hyper-parameters.
-    pad_id : int
-        Padding token id.
-    device : torch.device
-        Where to train.
-    validation : EarlyStopping or None, default=None
-        Held-out data scored after every epoch; training stops early by its rule, and the
-        weights of the best epoch are restored at the end.
+    batches : list of list of Batch
+        Each epoch's batches; every column of a batch is embedded in one forward pass.
+    plan : FitPlan
+        Learning rate, schedule, clipping, precision, early-stopping rule.
+    validation : ValidationSet or None, default=None
+        Held-out rows scored after every epoch; training stops early by the plan's rule,
+        and the weights of the best epoch are restored at the end.
+    verbose : bool, default=False
+        Show a progress bar with the running loss.
 
     Returns
     -------
@@ -325,28 +160,29 @@ def train(
     FloatingPointError
         If the loss stops being finite; the message names the step and remedies.
     """
-    rng = np.random.default_rng(config.seed)
-    epochs = [plan(rng) for _ in range(config.epochs)]
-    total = sum(len(batches) for batches in epochs)
+    encoder, device = embedder.encoder, embedder.device
+    total = sum(len(epoch) for epoch in batches)
     loss_fn.to(device)
-    optimizer = make_optimizer(
-        [encoder, loss_fn], config.learning_rate, config.weight_decay, device
-    )
-    schedule = make_schedule(optimizer, total, config.warmup_ratio)
+    optimizer = make_optimizer([encoder, loss_fn], plan.learning_rate, plan.weight_decay, device)
+    rates = make_schedule(optimizer, total, plan.warmup_ratio)
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "float16")
-    best = None if validation is None else _BestWeights(validation)
+    scaler = torch.amp.GradScaler(device.type, enabled=plan.precision == "float16")
+    stopping = None
+    if validation is not None:
+        stopping = EarlyStopping(validation, plan.n_iter_no_change, plan.tol)
     history: list[dict[str, float]] = []
-    bar = _progress(total, config.verbose)
+    bar = _progress(total, verbose)
     running = 0.0
     step = 0
     encoder.train()
     loss_fn.train()
     try:
-        for epoch, batches in enumerate(epochs):
-            for batch in batches:
-                with autocast(device, config.precision):
-                    columns = _forward(encoder, tokens, batch, pad_id=pad_id, device=device)
+        for epoch, epoch_batches in enumerate(batches):
+            for batch in epoch_batches:
+                with autocast(device, plan.precision):
+                    columns = _forward(
+                        encoder, tokens, batch, pad_id=embedder.pad_id, device=device
+                    )
                     loss = loss_fn(*columns, *_target(batch, device))
                 value = loss.item()
                 if not math.isfinite(value):
@@ -357,13 +193,13 @@ def train(
                     )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                if config.max_grad_norm is not None:
+                if plan.max_grad_norm is not None:
                     scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+                    nn.utils.clip_grad_norm_(parameters, plan.max_grad_norm)
                 learning_rate = optimizer.param_groups[0]["lr"]
                 scaler.step(optimizer)
                 scaler.update()
-                schedule.step()
+                rates.step()
                 history.append(
                     {"epoch": epoch, "step": step, "loss": value, "learning_rate": learning_rate}
                 )
@@ -372,13 +208,19 @@ def train(
                     bar.update()
                     bar.set_postfix(loss=f"{running:.4f}")
                 step += 1
-            if best is not None:
-                score = evaluate(encoder, loss_fn, best.validation, pad_id=pad_id, device=device)
-                history.append({"epoch": epoch, best.validation.record_name: score})
-                if best.update(score, encoder):
+            if stopping is not None:
+                value, reason = evaluate(
+                    embedder,
+                    loss_fn,
+                    stopping.validation,
+                    batch_size=plan.batch_size,
+                    precision=plan.precision,
+                )
+                history.append({"epoch": epoch, stopping.validation.record_name: value})
+                if stopping.update(value, reason, encoder, f"after epoch {epoch}"):
                     break
-        if best is not None:
-            best.restore(encoder)
+        if stopping is not None:
+            stopping.restore(encoder)
     finally:
         if bar is not None:
             bar.close()

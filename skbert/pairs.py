@@ -31,6 +31,7 @@ __all__ = [
     "anchor_positive_pairs",
     "check_classes",
     "class_batches",
+    "encode_labels",
     "label_pairs",
     "label_triplets",
 ]
@@ -38,15 +39,55 @@ __all__ = [
 _SHUFFLE_LIMIT = 1 << 22  # random keys drawn at once for distinct draws; above, draw freely
 
 
-def _encode(y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct labels and each text's index into them."""
+def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct labels, and each label's index into them.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Class labels (any sortable, hashable values).
+    classes : ndarray or None, default=None
+        Classes to encode against (those of a training set, for held-out labels); None
+        takes the distinct labels of ``y``.
+
+    Returns
+    -------
+    classes : ndarray
+    codes : ndarray of int64
+
+    Raises
+    ------
+    TypeError
+        If the labels cannot be sorted (mixed types).
+    ValueError
+        If ``y`` is empty, or holds a label outside the given ``classes``.
+
+    Examples
+    --------
+    >>> classes, codes = encode_labels(["b", "a", "b"])
+    >>> classes.tolist(), codes.tolist()
+    (['a', 'b'], [1, 0, 1])
+    """
+    values = np.asarray(y)
+    if values.size == 0:
+        raise ValueError("y is empty; pass one class label per text.")
     try:
-        classes, codes = np.unique(np.asarray(y), return_inverse=True)
+        if classes is None:
+            classes, codes = np.unique(values, return_inverse=True)
+            return classes, codes.ravel().astype(np.int64)
+        codes = np.searchsorted(classes, values)
     except TypeError as exc:
         raise TypeError(f"y mixes label types that cannot be sorted: {exc}.") from None
-    if classes.size == 0:
-        raise ValueError("y is empty; pass one class label per text.")
-    return classes, codes.ravel()
+    codes = np.minimum(codes, len(classes) - 1)
+    unknown = np.flatnonzero(classes[codes] != values)
+    if unknown.size:
+        label = values[unknown[0]]
+        label = label.item() if isinstance(label, np.generic) else label
+        raise ValueError(
+            f"y[{unknown[0]}] = {label!r} is not among the training classes "
+            f"{classes.tolist()[:10]}; held-out labels must be classes seen in training."
+        )
+    return classes, codes.astype(np.int64)
 
 
 def check_classes(y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,7 +118,7 @@ def check_classes(y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> classes.tolist(), codes.tolist(), counts.tolist()
     (['a', 'b'], [1, 0, 1], [1, 2])
     """
-    classes, codes = _encode(y)
+    classes, codes = encode_labels(y)
     counts = np.bincount(codes, minlength=len(classes))
     if len(classes) < 2:
         raise ValueError(

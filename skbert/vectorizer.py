@@ -1,4 +1,11 @@
-"""SBERTVectorizer: Sentence-BERT fine-tuning and embedding as a scikit-learn transformer."""
+"""SBERTVectorizer: Sentence-BERT fine-tuning and embedding as a scikit-learn transformer.
+
+This module is the scikit-learn face: the parameters and their documentation, and ``fit``,
+``transform``, ``score``, ``save`` and ``load``, which delegate. ``fit`` asks
+:mod:`skbert._plan` for a checked plan, loads an :class:`~skbert._embedder.Embedder`, has
+:mod:`skbert._training` fine-tune it, and swaps the resulting
+:class:`~skbert._state.FittedState` in with one assignment.
+"""
 
 from __future__ import annotations
 
@@ -10,73 +17,27 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persistence
-from ._cache import EMBEDDINGS, fingerprint
-from ._encoder import (
-    DEFAULT_MODEL,
-    LoadedEncoder,
-    SentenceEncoder,
-    encode,
-    load_encoder,
-    tokenize,
-)
-from ._features import PAIR_PARTS, pair_features
-from ._inputs import TextColumns, check_scores, check_target, check_texts
-from ._objectives import (
-    BATCH_MINING,
-    DATA_DESCRIPTIONS,
-    DEFAULT_MARGIN,
-    DEFAULT_SCALE,
-    LABEL_SAMPLED,
-    OBJECTIVE_DATA,
-    PAIR_LOSSES,
-    TrainingSet,
-    batch_plan,
-    build_loss,
-    check_objective,
-    choose_objective,
-    split_validation,
-    training_set,
-    validation_metric,
-    validation_set,
-)
-from ._precision import autocast, quantize_int8
-from ._training import EarlyStopping, TrainingConfig, train
+from ._devices import resolve_device
+from ._embedder import load_embedder
+from ._encoder import DEFAULT_MODEL
+from ._features import pair_features
+from ._inputs import check_scores, check_texts
+from ._metrics import pair_cosine, spearman
+from ._objectives import OBJECTIVE_DATA
+from ._plan import check_dims, make_plan
+from ._state import FittedAttribute, FittedState
+from ._training import fine_tune
 from .exceptions import warn_truncated
-
-_CHUNK = 8192  # texts tokenized at once in transform: bounds memory on very large inputs
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> cuda, then mps, then cpu; anything else must name an available device."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    resolved = torch.device(device)
-    available = {
-        "cuda": torch.cuda.is_available,
-        "mps": torch.backends.mps.is_available,
-    }.get(resolved.type, lambda: True)()
-    if not available:
-        raise ValueError(
-            f"device={device!r} but {resolved.type} is not available on this machine; use "
-            "device='auto' or 'cpu'."
-        )
-    return resolved
 
 
 class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -130,8 +91,10 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     learning_rate : float, default=2e-5
         Peak learning rate of AdamW.
     warmup_ratio : float, default=0.1
-        Share of the training steps over which the learning rate rises linearly from 0;
-        it then decays linearly to 0.
+        Share ``r`` of the ``T`` training steps over which the learning rate rises
+        linearly to its peak: with ``W = ceil(r T)``, step ``s < W`` runs at
+        ``(s + 1) / (W + 1)`` of the peak, so no step runs at 0. It then decays linearly,
+        the last step running at ``1 / (T - W)`` of the peak.
     weight_decay : float, default=0.01
         AdamW weight decay, applied to weight matrices (not biases nor LayerNorm).
     max_grad_norm : float or None, default=1.0
@@ -196,11 +159,13 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         setting is read at call time, so ``set_params(precision=...)`` after ``fit``
         changes how ``transform`` runs.
     cache_embeddings : bool, default=True
-        Remember, in a process-wide cache bounded at 256 MiB, the embeddings computed by an
-        encoder that was not fine-tuned (``loss_`` is None, or a folder from :meth:`load`),
-        keyed by the model files' fingerprint, every setting that changes the output, and
-        the text. Searches that refit a frozen vectorizer for every candidate and fold then
-        embed each text once. Fine-tuned encoders are never cached.
+        Remember, in a process-wide cache bounded at 256 MiB, the embeddings ``transform``
+        and ``score`` compute, keyed by the text and by what decides its embedding: a
+        SHA-256 digest of the encoder's weights and tokenizer, the pooling, normalisation,
+        truncation and lower-casing settings, the device and the precision. Searches that
+        refit a frozen vectorizer for every candidate and fold then embed each text once,
+        and any two vectorizers with the same weights share embeddings; a vectorizer whose
+        weights changed never reads another's.
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling, dropout and the initialisation of objective heads. Pass an int for
         reproducible fits.
@@ -233,6 +198,11 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Whether texts are lower-cased before tokenization (a sentence-transformers setting).
     device_ : torch.device
         Where the encoder lives.
+    plan_ : FitPlan
+        What the last ``fit`` ran: the kind of data, the objective, every setting with its
+        ``None`` default resolved (margin, scale, pairs per text, ...; None where the
+        objective does not use it), the seed drawn from ``random_state``, and the number of
+        training rows, held-out rows and steps.
     input_kind_ : {"texts", "pairs", "triplets"}
         What ``fit`` received; feature names describe the output of this kind.
     history_ : list of dict
@@ -246,9 +216,9 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     embedding_dim_ : int
         Width of an embedding: ``truncate_dim``, or the model's.
     classes_ : ndarray
-        Class labels, for the softmax objective.
+        Class labels, for the softmax objective only.
     score_range_ : tuple of float
-        Source range of the scores, for the cosine objective.
+        Source range of the scores, for the cosine objective on scored pairs only.
 
     See Also
     --------
@@ -312,6 +282,25 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "trust_remote_code": ["boolean"],
         "allow_pickle": ["boolean"],
     }
+
+    # Fitted attributes: read-only views of the one state that ``fit`` swaps in whole.
+    encoder_ = FittedAttribute(lambda s: s.embedder.encoder)
+    tokenizer_ = FittedAttribute(lambda s: s.embedder.tokenizer)
+    pooling_ = FittedAttribute(lambda s: s.embedder.encoder.pooling)
+    normalize_ = FittedAttribute(lambda s: s.embedder.encoder.normalize)
+    max_seq_length_ = FittedAttribute(lambda s: s.embedder.max_seq_length)
+    lowercase_ = FittedAttribute(lambda s: s.embedder.lowercase)
+    device_ = FittedAttribute(lambda s: s.embedder.device)
+    plan_ = FittedAttribute(lambda s: s.plan)
+    loss_ = FittedAttribute(lambda s: s.plan.objective)
+    input_kind_ = FittedAttribute(lambda s: s.input_kind)
+    history_ = FittedAttribute(lambda s: s.history)
+    n_truncated_ = FittedAttribute(lambda s: s.n_truncated)
+    embedding_dim_ = FittedAttribute(lambda s: s.embedding_dim)
+    classes_ = FittedAttribute(lambda s: s.classes, optional=True)
+    score_range_ = FittedAttribute(
+        lambda s: s.plan.score_range if s.plan.objective == "cosine" else None, optional=True
+    )
 
     def __init__(
         self,
@@ -380,96 +369,6 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.trust_remote_code = trust_remote_code
         self.allow_pickle = allow_pickle
 
-    # -- validation -------------------------------------------------------------------------
-
-    def _check_params(self) -> None:
-        """Rules between parameters and on their contents, beyond ``_parameter_constraints``."""
-        parts = tuple(self.pair_features)
-        unknown = [p for p in parts if p not in PAIR_PARTS]
-        if not parts or unknown or len(set(parts)) != len(parts):
-            raise ValueError(
-                f"pair_features={self.pair_features!r} must be a non-empty tuple of distinct "
-                f"names from {PAIR_PARTS}, e.g. ('u', 'v', 'abs_diff')."
-            )
-        if self.score_range is not None:
-            bounds = tuple(self.score_range)
-            if (
-                len(bounds) != 2
-                or not all(isinstance(b, Real) and np.isfinite(b) for b in bounds)
-                or bounds[0] >= bounds[1]
-            ):
-                raise ValueError(
-                    f"score_range={self.score_range!r} must be (low, high) with finite "
-                    "low < high, e.g. (0, 5) for STS scores."
-                )
-        if self.matryoshka_dims is not None:
-            dims = tuple(self.matryoshka_dims)
-            if (
-                not dims
-                or not all(isinstance(d, Integral) and not isinstance(d, bool) for d in dims)
-                or min(dims) < 1
-                or len(set(dims)) != len(dims)
-            ):
-                raise ValueError(
-                    f"matryoshka_dims={self.matryoshka_dims!r} must be a non-empty tuple of "
-                    "distinct positive ints, e.g. (384, 128, 64)."
-                )
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except RuntimeError:
-                raise ValueError(
-                    f"device={self.device!r} is not a torch device; use 'auto', 'cpu', "
-                    "'cuda', 'cuda:<index>' or 'mps'."
-                ) from None
-
-    def _warn_unused(self, loss: str | None, kind: str) -> None:
-        """Warn about parameters that the chosen objective, on this data, ignores."""
-        labelled = kind == "labelled_texts"
-        rules = [
-            ("margin", self.margin is not None and loss not in DEFAULT_MARGIN,
-             f"it is used by {sorted(DEFAULT_MARGIN)}"),
-            ("scale", self.scale is not None and loss not in DEFAULT_SCALE,
-             f"it is used by {sorted(DEFAULT_SCALE)}"),
-            ("score_range", self.score_range is not None and (loss != "cosine" or labelled),
-             "it scales the scores of the cosine objective"),
-            ("pairs_per_text",
-             self.pairs_per_text is not None and not (labelled and loss in LABEL_SAMPLED),
-             "it sets how many rows each labelled text anchors"),
-            ("positive_fraction",
-             self.positive_fraction is not None and not (labelled and loss in PAIR_LOSSES),
-             f"it balances the pairs drawn from labelled texts for {sorted(PAIR_LOSSES)}"),
-            ("texts_per_class", self.texts_per_class is not None and loss not in BATCH_MINING,
-             f"it shapes the batches of {sorted(BATCH_MINING)}"),
-            ("early_stopping", self.early_stopping and loss is None,
-             "nothing is trained"),
-            ("matryoshka_dims", self.matryoshka_dims is not None and loss is None,
-             "nothing is trained"),
-        ]  # fmt: skip
-        objective = "no fine-tuning" if loss is None else f"the {loss!r} objective"
-        for name, unused, use in rules:
-            if unused:
-                warnings.warn(
-                    f"{name}={getattr(self, name)} has no effect with {objective} on "
-                    f"{DATA_DESCRIPTIONS[kind]}; {use}.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-
-    def _check_dims(self, dim: int) -> None:
-        """Output and Matryoshka sizes must fit the model's embedding dimension."""
-        for name, dims in (
-            ("truncate_dim", () if self.truncate_dim is None else (self.truncate_dim,)),
-            ("matryoshka_dims", tuple(self.matryoshka_dims or ())),
-        ):
-            if dims and max(dims) > dim:
-                raise ValueError(
-                    f"{name}={getattr(self, name)!r} exceeds the {dim} dimensions of the "
-                    f"model's embeddings; use sizes up to {dim}."
-                )
-
-    # -- fitting ----------------------------------------------------------------------------
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> SBERTVectorizer:
         """Fine-tune the encoder on ``(X, y)`` with the chosen objective.
@@ -490,225 +389,49 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The fitted vectorizer. A fit that fails or is interrupted leaves an earlier fit
             untouched.
         """
-        self._check_params()
-        data = check_texts(X)
-        target, y_kind = (None, None) if y is None else check_target(y, data.n_samples)
         params = self.get_params()
-        kind, name = choose_objective(self.loss, data, target, y_kind)
-        if self.epochs == 0:
-            name = None
-        check_objective(name, kind, params)
-        self._warn_unused(name, kind)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        if name is not None and self.early_stopping:
-            (data, target), held_out = split_validation(
-                kind, data, target, self.validation_fraction, seed
-            )
-            training, validation = self._split_sets(name, kind, (data, target), held_out)
-        else:
-            training, validation = training_set(name, kind, data, target, params), None
         device = resolve_device(self.device)
-        loaded = load_encoder(
+        plan, data = make_plan(params, X, y)
+        embedder = load_embedder(
             str(self.model),
+            device=device,
             pooling=self.pooling,
             normalize=self.normalize,
             max_seq_length=self.max_seq_length,
             trust_remote_code=self.trust_remote_code,
             allow_pickle=self.allow_pickle,
         )
-        self._check_dims(loaded.encoder.dim)
-        loaded.encoder.to(device)
+        check_dims(params, embedder.dim)
         history: list[dict[str, float]] = []
         n_truncated = 0
-        if name is not None:
-            history, n_truncated = self._train(loaded, training, validation, params, device, seed)
-        fitted: dict[str, Any] = {
-            "loss_": name,
-            "input_kind_": data.kind,
-            "n_truncated_": n_truncated,
-        }
-        if training.classes is not None and name == "softmax":
-            fitted["classes_"] = training.classes
-        if training.score_range is not None:
-            fitted["score_range_"] = training.score_range
-        self._set_fitted(loaded, device, frozen=name is None, history_=history, **fitted)
+        if plan.objective is not None:
+            history, n_truncated = fine_tune(embedder, plan, data, verbose=bool(self.verbose))
+        self._fitted = FittedState(
+            embedder,
+            plan,
+            data.input_kind,
+            history,
+            n_truncated,
+            embedding_dim=self.truncate_dim or embedder.dim,
+            classes=data.training.classes if plan.objective == "softmax" else None,
+        )
         return self
 
-    def _split_sets(
-        self,
-        name: str,
-        kind: str,
-        kept: tuple[TextColumns, np.ndarray | None],
-        held: tuple[TextColumns, np.ndarray | None],
-    ) -> tuple[TrainingSet, TrainingSet]:
-        """Training and validation sets after the split; errors say which part failed."""
-        params = self.get_params()
-        part = "rows kept for training"
-        try:
-            training = training_set(name, kind, *kept, params)
-            part = "held-out rows"
-            return training, validation_set(training, *held, params)
-        except ValueError as exc:
-            raise ValueError(
-                f"{exc} (With early_stopping, this is about the {part}, after holding out "
-                f"validation_fraction={self.validation_fraction}: change validation_fraction, "
-                "add examples, or set early_stopping=False.)"
-            ) from exc
+    def __sklearn_is_fitted__(self) -> bool:
+        return "_fitted" in vars(self)
 
-    def _set_fitted(
-        self, loaded: LoadedEncoder, device: torch.device, *, frozen: bool, **fitted: Any
-    ) -> None:
-        """Replace all fitted state at once, so a failed fit never leaves a mix.
-
-        Everything that can fail runs before the old state is touched; the swap itself is
-        plain dictionary updates. ``frozen`` says the weights are those of the model files,
-        so embeddings may be shared through the process-wide cache.
-        """
-        settings = (
-            loaded.encoder.pooling,
-            loaded.encoder.normalize,
-            loaded.max_seq_length,
-            loaded.lowercase,
-        )
-        cache_key = (fingerprint(loaded.path), *settings) if frozen else None
-        new = {
-            "encoder_": loaded.encoder.eval(),
-            "tokenizer_": loaded.tokenizer,
-            "pooling_": loaded.encoder.pooling,
-            "normalize_": loaded.encoder.normalize,
-            "max_seq_length_": loaded.max_seq_length,
-            "lowercase_": loaded.lowercase,
-            "device_": device,
-            "embedding_dim_": self.truncate_dim or loaded.encoder.dim,
-            **fitted,
-        }
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-            delattr(self, name)
-        vars(self).update(new, _cache_key=cache_key)
-
-    def _train(
-        self,
-        loaded: LoadedEncoder,
-        training: TrainingSet,
-        validation: TrainingSet | None,
-        params: dict[str, Any],
-        device: torch.device,
-        seed: int,
-    ) -> tuple[list[dict[str, float]], int]:
-        """Fine-tune ``loaded.encoder``; return the history and how many texts were cut."""
-        encoder, tokenizer = loaded.encoder, loaded.tokenizer
-        tokens = tokenize(tokenizer, training.texts, loaded.max_seq_length, loaded.lowercase)
-        warn_truncated(
-            tokens.n_truncated, len(training.texts), loaded.max_seq_length, stacklevel=5
-        )
-        stopping = None
-        if validation is not None:
-            held = tokenize(tokenizer, validation.texts, loaded.max_seq_length, loaded.lowercase)
-            draw = batch_plan(validation, held.lengths, params)
-            stopping = EarlyStopping(
-                held,
-                draw(np.random.default_rng([seed, 1])),
-                validation_metric(validation.kind),
-                self.n_iter_no_change,
-                self.tol,
-            )
-        config = TrainingConfig(
-            epochs=self.epochs,
+    def _embed(self, state: FittedState, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts`` by ``state``, read once, with this call's settings."""
+        embeddings, truncated = state.embedder.embed(
+            texts,
             batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
-            weight_decay=self.weight_decay,
-            max_grad_norm=self.max_grad_norm,
-            seed=seed,
-            verbose=bool(self.verbose),
-            precision="float32" if self.precision == "int8" else self.precision,
+            precision=self.precision,
+            use_cache=self.cache_embeddings,
+            truncate_dim=state.embedding_dim,
         )
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            loss_fn = build_loss(training, encoder.dim, params, normalize=encoder.normalize)
-            history = train(
-                encoder,
-                loss_fn,
-                tokens,
-                batch_plan(training, tokens.lengths, params),
-                config,
-                pad_id=tokenizer.pad_token_id,
-                device=device,
-                validation=stopping,
-            )
-        return history, tokens.n_truncated
-
-    # -- embedding --------------------------------------------------------------------------
-
-    def _inference_encoder(self) -> SentenceEncoder:
-        """Return the encoder ``transform`` runs: the fitted one or its int8 copy (built once)."""
-        if self.precision != "int8":
-            return self.encoder_
-        if self.device_.type != "cpu":
-            raise ValueError(
-                f"precision='int8' runs on the CPU only, but this vectorizer is on "
-                f"{self.device_}; use precision='bfloat16' or 'float16' on a GPU."
-            )
-        cached = getattr(self, "_int8", None)
-        if cached is None or cached[0] is not self.encoder_:
-            self._int8 = (self.encoder_, quantize_int8(self.encoder_))
-        return self._int8[1]
-
-    def _encode(self, texts: list[str], out: np.ndarray) -> int:
-        """Embed ``texts`` into ``out`` chunk by chunk; return how many were truncated."""
-        encoder = self._inference_encoder()
-        truncated = 0
-        for start in range(0, len(texts), _CHUNK):
-            chunk = texts[start : start + _CHUNK]
-            tokens = tokenize(self.tokenizer_, chunk, self.max_seq_length_, self.lowercase_)
-            truncated += tokens.n_truncated
-            with autocast(self.device_, self.precision):
-                encode(
-                    encoder,
-                    tokens,
-                    batch_size=self.batch_size,
-                    pad_id=self.tokenizer_.pad_token_id,
-                    device=self.device_,
-                    out=out[start : start + len(chunk)],
-                )
-        return truncated
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of ``texts`` in order; each distinct text encoded once, or cached."""
-        index: dict[str, int] = {}
-        rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
-        unique = list(index)
-        out = np.empty((len(unique), self.encoder_.dim), dtype=np.float32)
-        key = self._cache_key if self.cache_embeddings else None
-        if key is None:
-            truncated = self._encode(unique, out)
-        else:
-            key = (*key, self.precision)
-            found = EMBEDDINGS.lookup(key, unique)
-            missing = [i for i, row in enumerate(found) if row is None]
-            if len(missing) == len(unique):  # nothing cached: no second buffer
-                fresh, missing_texts = out, unique
-            else:
-                for i, row in enumerate(found):
-                    if row is not None:
-                        out[i] = row
-                fresh = np.empty((len(missing), out.shape[1]), dtype=np.float32)
-                missing_texts = [unique[i] for i in missing]
-            truncated = self._encode(missing_texts, fresh)
-            if fresh is not out:
-                out[missing] = fresh
-            EMBEDDINGS.store(key, missing_texts, fresh)
-        warn_truncated(truncated, len(unique), self.max_seq_length_, stacklevel=5)
-        if self.embedding_dim_ < out.shape[1]:
-            out = np.ascontiguousarray(out[:, : self.embedding_dim_])
-            if self.normalize_:
-                out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out if len(unique) == len(texts) else out[rows]
-
-    def _pair_embeddings(self, data: TextColumns) -> tuple[np.ndarray, np.ndarray]:
-        embeddings = self._embed(data.columns[0] + data.columns[1])
-        return embeddings[: data.n_samples], embeddings[data.n_samples :]
+        if truncated:
+            warn_truncated(truncated, len(set(texts)), state.embedder.max_seq_length, stacklevel=5)
+        return embeddings
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed texts, or turn pairs into pair features.
@@ -728,21 +451,21 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             ``get_feature_names_out``).
         """
         check_is_fitted(self)
+        state = self._fitted
         data = check_texts(X, allow_empty=True)
         if data.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
-            return np.empty((0, self._n_features_out), dtype=np.float32)
-        if data.kind == "texts":
-            return self._embed(data.columns[0])
+            return np.empty((0, self._width(state)), dtype=np.float32)
         if data.kind == "triplets":
             raise ValueError(
                 "transform takes texts or pairs, got triplets in X; embed the texts instead: "
                 "vectorizer.transform([anchor, positive, negative, ...])."
             )
-        u, v = self._pair_embeddings(data)
-        features = pair_features(
-            torch.from_numpy(u), torch.from_numpy(v), tuple(self.pair_features)
-        )
-        return features.numpy()
+        texts, index = data.flat()
+        embeddings = self._embed(state, texts)
+        if data.kind == "texts":
+            return embeddings
+        u, v = (torch.from_numpy(embeddings[index[:, c]]) for c in (0, 1))
+        return pair_features(u, v, tuple(self.pair_features)).numpy()
 
     def score(self, X: Any, y: Any) -> float:
         """Spearman correlation between the cosine similarity of each pair and ``y``.
@@ -764,6 +487,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             same cosine similarity (no ranking at all).
         """
         check_is_fitted(self)
+        state = self._fitted
         data = check_texts(X)
         if data.kind != "pairs":
             raise ValueError(
@@ -771,24 +495,29 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{data.kind}."
             )
         scores = check_scores(y, data.n_samples)
-        u, v = self._pair_embeddings(data)
-        cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(u), torch.from_numpy(v))
-        if bool((cosine == cosine[0]).all()):
+        texts, index = data.flat()
+        embeddings = self._embed(state, texts)
+        rho, reason = spearman(
+            pair_cosine(embeddings[index[:, 0]], embeddings[index[:, 1]]), scores
+        )
+        if reason is not None:
             warnings.warn(
-                "Every pair got the same cosine similarity, so Spearman's correlation is "
-                "undefined; score returns 0.0 (no ranking).",
+                f"Spearman's correlation is undefined: {reason}; score returns 0.0.",
                 UserWarning,
                 stacklevel=2,
             )
             return 0.0
-        return float(spearmanr(cosine.numpy(), scores).statistic)
+        return rho
 
     # -- scikit-learn plumbing --------------------------------------------------------------
 
+    def _width(self, state: FittedState) -> int:
+        parts = len(self.pair_features) if state.input_kind == "pairs" else 1
+        return parts * state.embedding_dim
+
     @property
     def _n_features_out(self) -> int:
-        width = len(self.pair_features) if self.input_kind_ == "pairs" else 1
-        return width * self.embedding_dim_
+        return self._width(self._fitted)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the output columns: ``sbertvectorizer0, ...``, or per part for pairs.
@@ -819,26 +548,6 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_int8", None)  # a cache, rebuilt on demand
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        if "encoder_" in state:
-            try:
-                self.device_ = resolve_device(str(self.device_))
-            except ValueError:
-                warnings.warn(
-                    f"This vectorizer was fitted on {self.device_}, which this machine lacks; "
-                    "it now runs on the CPU.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                self.device_ = torch.device("cpu")
-            self.encoder_.to(self.device_)
-
     # -- persistence ------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -861,7 +570,8 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         path : Path
         """
         check_is_fitted(self)
-        return _persistence.save(self, Path(path), overwrite=overwrite)
+        params = {**self.get_params(), "model": str(self.model)}
+        return _persistence.save(params, self._fitted, Path(path), overwrite=overwrite)
 
     @classmethod
     def load(
@@ -897,26 +607,18 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Fitted, ready to ``transform``. Its ``trust_remote_code`` and ``allow_pickle``
             are the values passed here.
         """
-        params, fitted = _persistence.read(Path(path))
-        known = cls._get_param_names()
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            warnings.warn(
-                f"{path} sets parameters this version of skbert does not know, {unknown}; "
-                "they are ignored.",
-                UserWarning,
-                stacklevel=2,
-            )
         trusted = {
             "device": device,
             "trust_remote_code": trust_remote_code,
             "allow_pickle": allow_pickle,
         }
-        vectorizer = cls(**{**{k: v for k, v in params.items() if k in known}, **trusted})
-        loaded = load_encoder(
-            str(path), trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+        params, state = _persistence.load(
+            Path(path),
+            known=cls._get_param_names(),
+            device=resolve_device(device),
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
         )
-        resolved = resolve_device(device)
-        loaded.encoder.to(resolved)
-        vectorizer._set_fitted(loaded, resolved, frozen=True, **fitted)
+        vectorizer = cls(**{**params, **trusted})
+        vectorizer._fitted = state
         return vectorizer

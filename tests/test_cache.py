@@ -1,15 +1,16 @@
-"""The process-wide embedding cache of frozen vectorizers, and searches that rely on it."""
+"""The process-wide embedding cache, keyed by what computes an embedding, and searches on it."""
 
 import os
 import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from skbert import SBERTVectorizer, TruncationWarning
-from skbert import vectorizer as vectorizer_module
 from skbert._cache import EMBEDDINGS, EmbeddingCache, entry_bytes
+from skbert._embedder import Embedder
 from tests.conftest import PAIRS, SCORES
 
 TEXTS = ["a man plays the guitar", "a dog runs fast", "what is the answer"]
@@ -26,13 +27,13 @@ def empty_cache():
 def encoded(monkeypatch):
     """Count the texts that reach the encoder."""
     counts = []
-    real = vectorizer_module.encode
+    real = Embedder._encode
 
-    def counting(encoder, tokens, **kwargs):
-        counts.append(len(tokens))
-        return real(encoder, tokens, **kwargs)
+    def counting(self, texts, out, **kwargs):
+        counts.append(len(texts))
+        return real(self, texts, out, **kwargs)
 
-    monkeypatch.setattr(vectorizer_module, "encode", counting)
+    monkeypatch.setattr(Embedder, "_encode", counting)
     return counts
 
 
@@ -44,12 +45,36 @@ def test_a_refitted_frozen_vectorizer_does_not_embed_the_same_texts_again(tiny_m
     np.testing.assert_array_equal(second[:3], first)
 
 
-def test_fine_tuned_vectorizers_are_never_cached(tiny_model, encoded):
-    vec = SBERTVectorizer(tiny_model, loss="cosine", batch_size=4, random_state=0)
-    vec.fit(PAIRS, SCORES)
-    vec.transform(TEXTS)
-    vec.transform(TEXTS)
-    assert sum(encoded) == 6 and len(EMBEDDINGS) == 0
+def test_fine_tuned_vectorizers_are_cached_under_their_own_weights(tiny_model, encoded):
+    frozen = SBERTVectorizer(tiny_model).fit(TEXTS)
+    tuned = SBERTVectorizer(tiny_model, loss="cosine", batch_size=4, random_state=0)
+    tuned.fit(PAIRS, SCORES)
+    first = tuned.transform(TEXTS)
+    second = tuned.transform(TEXTS)
+    assert sum(encoded) == 3 and len(EMBEDDINGS) == 3
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(frozen.transform(TEXTS), first)  # not served the tuned rows
+    assert sum(encoded) == 6
+
+
+def test_refitting_with_the_same_seed_reuses_the_embeddings(tiny_model, encoded):
+    def fitted():
+        vec = SBERTVectorizer(tiny_model, loss="cosine", batch_size=4, random_state=0)
+        return vec.fit(PAIRS, SCORES)
+
+    fitted().transform(TEXTS)
+    fitted().transform(TEXTS)  # bitwise the same weights: the same identity
+    assert sum(encoded) == 3
+
+
+def test_an_encoder_changed_in_place_is_a_different_model(tiny_model, encoded):
+    vec = SBERTVectorizer(tiny_model).fit(TEXTS)
+    before = vec.transform(TEXTS)
+    with torch.no_grad():
+        vec.encoder_.transformer.embeddings.word_embeddings.weight.mul_(2)
+    after = vec.transform(TEXTS)
+    assert sum(encoded) == 6
+    assert not np.allclose(before, after)
 
 
 def test_the_cache_can_be_switched_off(tiny_model, encoded):
@@ -66,15 +91,38 @@ def test_settings_that_change_the_output_are_part_of_the_key(tiny_model, encoded
     assert sum(encoded) == 9
 
 
-def test_changed_model_files_are_a_different_model(tiny_model, tmp_path, encoded):
+def test_content_changed_with_the_same_size_and_mtime_invalidates_the_cache(
+    tiny_model, tmp_path, encoded
+):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    weights = folder / "model.safetensors"
+    before = SBERTVectorizer(str(folder)).fit(TEXTS).transform(TEXTS)
+    stat = weights.stat()
+    tensors = load_file(weights)
+    name = next(k for k in tensors if "word_embeddings" in k)
+    tensors[name] = tensors[name] * 2
+    save_file(tensors, weights, metadata={"format": "pt"})
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (weights.stat().st_size, weights.stat().st_mtime_ns) == (
+        stat.st_size,
+        stat.st_mtime_ns,
+    )
+    after = SBERTVectorizer(str(folder)).fit(TEXTS).transform(TEXTS)
+    assert sum(encoded) == 6
+    assert not np.allclose(before, after)
+
+
+def test_the_same_files_in_another_folder_share_embeddings(tiny_model, tmp_path, encoded):
     import shutil
 
     folder = shutil.copytree(tiny_model, tmp_path / "model")
+    SBERTVectorizer(tiny_model).fit(TEXTS).transform(TEXTS)
     SBERTVectorizer(str(folder)).fit(TEXTS).transform(TEXTS)
-    weights = folder / "model.safetensors"
-    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
-    SBERTVectorizer(str(folder)).fit(TEXTS).transform(TEXTS)
-    assert sum(encoded) == 6
+    assert sum(encoded) == 3
 
 
 def test_a_loaded_folder_is_cached_like_a_frozen_model(tiny_model, tmp_path, encoded):

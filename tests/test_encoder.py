@@ -1,16 +1,14 @@
 import numpy as np
 import pytest
-import torch
 
 from skbert import _encoder
 from skbert._encoder import (
     DEFAULT_MODEL,
     Tokens,
-    encode,
-    length_sorted_batches,
     load_encoder,
     resolve_model_path,
     tokenize,
+    truncating_backend,
 )
 
 
@@ -80,15 +78,23 @@ def test_max_seq_length_beyond_the_model_is_rejected(tiny_model):
 
 def test_tokenize_counts_and_applies_truncation(tiny_model):
     tokenizer = load_encoder(tiny_model).tokenizer
-    tokens = tokenize(tokenizer, ["a", "a b c d e f g h"], max_length=5)
+    tokens = tokenize(truncating_backend(tokenizer, 5), ["a", "a b c d e f g h"])
     assert tokens.lengths.tolist() == [3, 5]
     assert tokens.n_truncated == 1
+
+
+def test_the_truncating_copy_leaves_the_shared_tokenizer_as_it_was(tiny_model):
+    tokenizer = load_encoder(tiny_model).tokenizer
+    before = tokenizer.backend_tokenizer.to_str()
+    tokenize(truncating_backend(tokenizer, 5), ["a b c d e f g h"])
+    assert tokenizer.backend_tokenizer.to_str() == before
+    assert len(tokenizer("a b c d e f g h")["input_ids"]) == 10
 
 
 def test_tokenize_matches_the_tokenizer_call(tiny_model):
     tokenizer = load_encoder(tiny_model).tokenizer
     texts = ["A man plays the Guitar!", "", "   ", "émoji 🙂 漢字"]
-    tokens = tokenize(tokenizer, texts, max_length=64)
+    tokens = tokenize(truncating_backend(tokenizer, 64), texts)
     expected = tokenizer(texts)["input_ids"]
     for i, ids in enumerate(expected):
         assert tokens.ids[tokens.offsets[i] : tokens.offsets[i + 1]].tolist() == ids
@@ -99,32 +105,3 @@ def test_padded_batch_right_pads_and_masks():
     ids, mask = tokens.padded(np.array([1, 0]), pad_id=0)
     assert ids.tolist() == [[8, 9, 0], [5, 6, 7]]
     assert mask.tolist() == [[1, 1, 0], [1, 1, 1]]
-
-
-def test_length_sorted_batches_cover_every_row_once():
-    lengths = np.array([3, 9, 1, 7, 5])
-    batches = length_sorted_batches(lengths, 2)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(5))
-    assert batches[0].tolist() == [1, 3]
-
-
-def test_encode_writes_rows_in_input_order(tiny_model):
-    loaded = load_encoder(tiny_model)
-    texts = ["a long sentence about a dog", "cat", "a man plays guitar"]
-    tokens = tokenize(loaded.tokenizer, texts, 64)
-    together = np.empty((3, loaded.encoder.dim), np.float32)
-    encode(
-        loaded.encoder.eval(),
-        tokens,
-        batch_size=2,
-        pad_id=0,
-        device=torch.device("cpu"),
-        out=together,
-    )
-    for i, text in enumerate(texts):
-        alone = np.empty((1, loaded.encoder.dim), np.float32)
-        single = tokenize(loaded.tokenizer, [text], 64)
-        encode(
-            loaded.encoder, single, batch_size=2, pad_id=0, device=torch.device("cpu"), out=alone
-        )
-        np.testing.assert_allclose(together[i], alone[0], atol=1e-5)

@@ -27,7 +27,7 @@ EXAMPLES = {
     "semantic_similarity.py": (
         ["--train-size", "32", "--test-size", "60"],
         rf"^(frozen|fine-tuned) +\S+ +{NUMBER} +\d+$",
-        (-100.0, 100.0),
+        (50.0, 100.0),  # Spearman x100; all-MiniLM-L6-v2 scores 82 zero-shot on STSb
     ),
     "grid_search.py": (
         ["--size", "24", "--folds", "2"],

@@ -1,10 +1,6 @@
 """Parallel searches and cached pipeline steps."""
 
-import os
-
 import numpy as np
-import torch
-from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
@@ -12,12 +8,6 @@ from sklearn.pipeline import Pipeline
 from skbert import SBERTVectorizer
 from skbert import vectorizer as vectorizer_module
 from tests.conftest import PAIRS, SCORES
-
-
-def threads_during_fit(model: str) -> int:
-    vec = SBERTVectorizer(model, loss="cosine", batch_size=4, random_state=0)
-    vec.fit(PAIRS, SCORES)
-    return torch.get_num_threads()
 
 
 def test_cross_validation_with_two_workers_equals_one(tiny_model):
@@ -28,18 +18,11 @@ def test_cross_validation_with_two_workers_equals_one(tiny_model):
     np.testing.assert_allclose(parallel, serial, atol=1e-6)
 
 
-def test_workers_bound_their_torch_threads_and_the_caller_keeps_its_own(tiny_model):
-    before = torch.get_num_threads()
-    threads = Parallel(n_jobs=2)(delayed(threads_during_fit)(tiny_model) for _ in range(2))
-    assert all(t <= max(1, os.cpu_count() // 2) for t in threads)
-    assert torch.get_num_threads() == before
-
-
 def test_pipeline_memory_skips_refitting_the_vectorizer(tiny_model, tmp_path, monkeypatch):
     loads = []
-    real = vectorizer_module.load_encoder
+    real = vectorizer_module.load_embedder
     monkeypatch.setattr(
-        vectorizer_module, "load_encoder", lambda *a, **k: loads.append(1) or real(*a, **k)
+        vectorizer_module, "load_embedder", lambda *a, **k: loads.append(1) or real(*a, **k)
     )
     texts = ["a dog runs", "a cat eats", "a man plays guitar", "a woman plays piano"] * 2
     labels = ["animal", "animal", "music", "music"] * 2

@@ -27,6 +27,7 @@ def test_float32_is_the_default_and_exact(fitted):
     np.testing.assert_allclose(fitted.transform(TEXTS), plain, atol=1e-5)
 
 
+# On the tiny random model; tests/test_quality.py checks the real model's documented bounds.
 @pytest.mark.parametrize(("precision", "tolerance"), [("bfloat16", 0.99), ("int8", 0.99)])
 def test_reduced_precision_transform_stays_close_to_float32(fitted, precision, tolerance):
     exact = fitted.set_params(precision="float32").transform(TEXTS)
@@ -39,22 +40,30 @@ def test_reduced_precision_transform_stays_close_to_float32(fitted, precision, t
 def test_int8_copy_is_built_once_and_dropped_from_pickles(fitted):
     import pickle
 
-    fitted.set_params(precision="int8")
+    fitted.set_params(precision="int8", cache_embeddings=False)
     fitted.transform(TEXTS)
-    first = fitted._int8[1]
+    first = fitted._fitted.embedder._int8[1]
     fitted.transform(TEXTS)
-    assert fitted._int8[1] is first
-    assert "_int8" not in vars(pickle.loads(pickle.dumps(fitted)))
-    fitted.set_params(precision="float32")
+    assert fitted._fitted.embedder._int8[1] is first
+    assert pickle.loads(pickle.dumps(fitted))._fitted.embedder._int8 is None
+    fitted.set_params(precision="float32", cache_embeddings=True)
 
 
 def test_int8_is_refused_off_the_cpu(fitted):
     import copy
 
-    moved = copy.copy(fitted).set_params(precision="int8")
-    moved.device_ = torch.device("meta")
+    from skbert._embedder import Embedder
+
+    embedder = fitted._fitted.embedder
+    on_meta = Embedder(
+        copy.deepcopy(embedder.encoder),
+        embedder.tokenizer,
+        max_seq_length=embedder.max_seq_length,
+        lowercase=embedder.lowercase,
+        device=torch.device("meta"),
+    )
     with pytest.raises(ValueError, match="precision='int8' runs on the CPU only"):
-        moved.transform(TEXTS)
+        on_meta.embed(TEXTS, batch_size=4, precision="int8", use_cache=False)
 
 
 def test_int8_linear_matches_float_linear():
@@ -83,15 +92,7 @@ def test_quantize_int8_leaves_the_float_encoder_untouched(fitted):
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
-def test_reduced_precision_training_runs_and_stays_finite(tiny_model, precision):
-    vec = SBERTVectorizer(
-        tiny_model, loss="cosine", precision=precision, batch_size=4, epochs=2, random_state=0
-    ).fit(PAIRS, SCORES)
-    assert all(np.isfinite(r["loss"]) for r in vec.history_)
-    assert np.isfinite(vec.set_params(precision="float32").transform(TEXTS)).all()
-
-
-def test_bfloat16_training_tracks_float32_training(tiny_model):
+def test_reduced_precision_training_tracks_float32_training(tiny_model, precision):
     def fit(precision):
         vec = SBERTVectorizer(
             tiny_model,
@@ -104,4 +105,8 @@ def test_bfloat16_training_tracks_float32_training(tiny_model):
         )
         return vec.fit(PAIRS, SCORES).set_params(precision="float32").transform(TEXTS)
 
-    assert cosines(fit("float32"), fit("bfloat16")).min() > 0.95
+    frozen = SBERTVectorizer(tiny_model).fit(TEXTS).transform(TEXTS)
+    exact, reduced = fit("float32"), fit(precision)
+    assert cosines(exact, reduced).min() > 0.95
+    # it trained: the change from the frozen model points the way float32's change does
+    assert cosines(exact - frozen, reduced - frozen).min() > 0.9

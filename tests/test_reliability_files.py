@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from skbert import SBERTVectorizer, _persistence
+from skbert import SBERTVectorizer, _embedder, _persistence
 from skbert._persistence import SKBERT_CONFIG
 from tests.conftest import PAIRS, SCORES
 
@@ -70,7 +70,7 @@ def _break_tokenizer(vec, monkeypatch, error):
 
 
 def _break_st_files(vec, monkeypatch, error):
-    monkeypatch.setattr(_persistence, "write_config", _raiser(error))
+    monkeypatch.setattr(_embedder, "write_config", _raiser(error))
 
 
 def _break_manifest(vec, monkeypatch, error):
@@ -179,7 +179,7 @@ def test_load_points_to_a_previous_version_stranded_by_a_killed_save(copy):
 KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
-from skbert import SBERTVectorizer, _persistence
+from skbert import SBERTVectorizer, _embedder, _persistence
 
 vec = SBERTVectorizer.load(sys.argv[1])
 point = sys.argv[3]
@@ -195,7 +195,7 @@ def exchange_then_die(a, b):
 if point == "weights":
     type(vec.encoder_.transformer).save_pretrained = die
 elif point == "sentence_transformers_files":
-    _persistence.write_config = die
+    _embedder.write_config = die
 elif point == "exchange":
     _persistence._exchange = die
 elif point == "after_exchange":

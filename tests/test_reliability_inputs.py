@@ -7,11 +7,13 @@ path that does not exist, so each error is proven to come before the model is lo
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse
+import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sklearn.utils._param_validation import InvalidParameterError
@@ -345,3 +347,48 @@ def test_fit_gives_a_documented_error_or_a_working_vectorizer(tiny_model, data):
     event(f"fitted with loss_={vec.loss_}")
     assert all(math.isfinite(r["loss"]) for r in vec.history_)
     assert np.isfinite(vec.transform(["a dog", ""])).all()
+
+
+# -- the documented messages are the ones raised ---------------------------------------------
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+EXTRA_CALLS = {  # documented errors outside the catalogues above: (callable, error type)
+    "unavailable_device": (
+        lambda: SBERTVectorizer(NO_MODEL, device="cuda").fit(TEXTS),
+        ValueError,
+    ),
+}
+
+
+def documented_messages() -> list[str]:
+    """The shortened messages of the bad-input tables, without backticks."""
+    text = GUIDE.read_text(encoding="utf-8")
+    section = text[text.index("## Bad input") : text.index("### Odd but valid input")]
+    rows = re.findall(r"^\|.*\| `[A-Za-z]*Error` \| `(.+)` \|$", section, flags=re.MULTILINE)
+    return [row.replace("`", "") for row in rows]
+
+
+def raised_messages(text_vec, pair_vec) -> list[str]:
+    calls = [
+        (lambda c=c: SBERTVectorizer(NO_MODEL, **c[2]).fit(c[0], c[1]), c[3])
+        for c in FIT_CATALOGUE.values()
+    ]
+    calls += [(lambda c=c: text_vec.transform(c[0]), c[1]) for c in TRANSFORM_CATALOGUE.values()]
+    calls += [(lambda c=c: pair_vec.score(c[0], c[1]), c[2]) for c in SCORE_CATALOGUE.values()]
+    if not torch.cuda.is_available():
+        calls += EXTRA_CALLS.values()
+    messages = []
+    for call, error in calls:
+        with pytest.raises(error) as info:
+            call()
+        messages.append(str(info.value).replace("`", ""))
+    return messages
+
+
+def test_every_documented_message_is_one_the_code_raises(text_vec, pair_vec):
+    raised = raised_messages(text_vec, pair_vec)
+    documented = documented_messages()
+    assert len(documented) >= 30
+    for message in documented:
+        pieces = [p.strip(" .;") for p in message.split("...") if p.strip(" .;")]
+        assert any(all(p in r for p in pieces) for r in raised), message

@@ -103,8 +103,10 @@ def test_pipeline_into_logistic_regression_on_pairs(tiny_model):
     )
     labels = ["near", "far"] * 4
     pipe.fit(PAIRS, labels)
-    assert set(pipe.predict(PAIRS)) <= {"near", "far"}
     assert pipe[-1].coef_.shape == (1, 96)
+    features = pipe[0].transform(PAIRS)
+    np.testing.assert_array_equal(pipe.predict(PAIRS), pipe[-1].predict(features))
+    assert pipe[0].plan_.data_kind == "labelled_pairs" and pipe[0].plan_.n_train == 8
 
 
 def test_grid_search_ranks_pooling_and_loss_with_the_builtin_score(tiny_model):
@@ -116,9 +118,11 @@ def test_grid_search_ranks_pooling_and_loss_with_the_builtin_score(tiny_model):
         cv=2,
     )
     search.fit(X, y)
-    assert search.cv_results_["mean_test_score"].shape == (3,)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_params_["pooling"] in {"mean", "max", "cls"}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    assert search.best_params_ == search.cv_results_["params"][int(np.argmax(scores))]
+    assert search.best_estimator_.pooling_ == search.best_params_["pooling"]
+    assert search.best_score_ == scores.max()
 
 
 QUESTIONS = [
@@ -139,8 +143,10 @@ def test_pipeline_fits_the_vectorizer_on_texts_and_their_labels(tiny_model):
     )
     pipe.fit(QUESTIONS, KINDS)
     assert pipe[0].loss_ == AUTO_LOSS["labelled_texts"] and pipe[0].history_
-    assert set(pipe.predict(QUESTIONS)) <= set(KINDS)
     assert pipe[-1].coef_.shape == (4, 32)
+    features = pipe[0].transform(QUESTIONS)
+    np.testing.assert_array_equal(pipe.predict(QUESTIONS), pipe[-1].predict(features))
+    assert pipe[0].plan_.data_kind == "labelled_texts" and pipe[0].plan_.n_train == 16
 
 
 def test_grid_search_over_loss_and_pooling_on_labelled_texts(tiny_model):
@@ -153,9 +159,11 @@ def test_grid_search_over_loss_and_pooling_on_labelled_texts(tiny_model):
         "sbertvectorizer__pooling": ["mean", "max", "cls"],
     }
     search = GridSearchCV(pipe, grid, cv=2, error_score="raise").fit(QUESTIONS, KINDS)
-    assert search.cv_results_["mean_test_score"].shape == (9,)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (9,) and np.isfinite(scores).all()
+    assert search.best_params_ == search.cv_results_["params"][int(np.argmax(scores))]
     assert search.best_estimator_[0].loss_ == search.best_params_["sbertvectorizer__loss"]
+    assert search.best_estimator_[0].pooling_ == search.best_params_["sbertvectorizer__pooling"]
 
 
 @pytest.mark.parametrize(

@@ -90,33 +90,63 @@ def test_epochs_zero_skips_training_even_with_labels(tiny_model):
     np.testing.assert_allclose(vec.transform(TEXTS), frozen.transform(TEXTS), atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("loss", "X", "y"),
-    [
-        ("cosine", PAIRS, SCORES),
-        ("softmax", PAIRS, ["close", "far"] * 4),
-        (
-            "triplet",
-            [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)],
-            None,
-        ),
-    ],
-)
-def test_each_objective_trains_and_changes_the_embeddings(tiny_model, loss, X, y):
+TRIPLETS = [(a, b, c[1]) for (a, b), c in zip(PAIRS[::2], PAIRS[1::2], strict=True)]
+QUESTIONS = [
+    "what is the answer", "what is the question", "what is a number", "what is the name",
+    "who is the man", "who is the woman", "who is the person", "who was the man",
+    "where is the city", "where is the country", "where is the car", "where was the dog",
+    "how fast is the car", "how happy is the cat", "how good is the food", "how sad is the dog",
+]  # fmt: skip
+KINDS = ["what"] * 4 + ["who"] * 4 + ["where"] * 4 + ["how"] * 4
+EVERY_OBJECTIVE = {
+    "softmax": (PAIRS, ["close", "far"] * 4),
+    "cosine": (PAIRS, SCORES),
+    "cosent": (PAIRS, SCORES),
+    "contrastive": (PAIRS, [1, 0] * 4),
+    "online_contrastive": (PAIRS, [1, 0] * 4),
+    "triplet": (TRIPLETS, None),
+    "mnrl": (PAIRS, None),
+    "simcse": (QUESTIONS, None),
+    "batch_hard_triplet": (QUESTIONS, KINDS),
+    "batch_all_triplet": (QUESTIONS, KINDS),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(EVERY_OBJECTIVE))
+def test_every_objective_lowers_its_loss_and_changes_the_embeddings(tiny_model, loss):
+    X, y = EVERY_OBJECTIVE[loss]
     frozen = make(tiny_model).fit(TEXTS).transform(TEXTS)
-    vec = make(tiny_model, loss=loss, learning_rate=1e-3, epochs=2).fit(X, y)
-    assert vec.loss_ == loss
-    assert len(vec.history_) == 2 * math.ceil(len(X) / 4)
-    assert all(math.isfinite(r["loss"]) for r in vec.history_)
+    budget = {"pairs_per_text": 2} if "batch" in loss else {}
+    vec = make(
+        tiny_model, loss=loss, learning_rate=3e-3, epochs=20, warmup_ratio=0.0, batch_size=8,
+        **budget,
+    ).fit(X, y)  # fmt: skip
+    losses = [r["loss"] for r in vec.history_]
+    k = max(1, len(losses) // 5)
+    assert vec.loss_ == loss and len(losses) == 20 * vec.plan_.steps_per_epoch
+    assert np.mean(losses[-k:]) < np.mean(losses[:k])  # the last fifth below the first
     assert not np.allclose(vec.transform(TEXTS), frozen, atol=1e-4)
 
 
-def test_cosine_training_lowers_the_loss(tiny_model):
-    vec = make(tiny_model, loss="cosine", learning_rate=1e-3, epochs=15, warmup_ratio=0.0).fit(
-        PAIRS, SCORES
+def test_early_stopping_through_the_estimator_keeps_the_best_epoch(tiny_model):
+    from skbert._objectives import build_loss
+    from skbert._plan import make_plan
+    from skbert._validation import evaluate
+
+    vec = make(
+        tiny_model, loss="contrastive", learning_rate=1e-2, epochs=8, batch_size=8,
+        pairs_per_text=4, early_stopping=True, validation_fraction=0.5, n_iter_no_change=10,
+        random_state=2, cache_embeddings=False,
+    ).fit(QUESTIONS, KINDS)  # fmt: skip
+    values = [r["validation_loss"] for r in vec.history_ if "validation_loss" in r]
+    best = int(np.argmin(values))
+    assert len(values) == 8 and best < 7 and values[-1] > values[best]  # it got worse later
+    plan, data = make_plan(vec.get_params(), QUESTIONS, KINDS)  # the same held-out rows
+    loss_fn = build_loss(plan, 32, n_classes=None, normalize=False)
+    final, _ = evaluate(
+        vec._fitted.embedder, loss_fn, data.validation, batch_size=8, precision="float32"
     )
-    losses = [r["loss"] for r in vec.history_]
-    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    assert final == pytest.approx(values[best], abs=1e-6)
 
 
 def test_softmax_records_any_hashable_classes(tiny_model):
@@ -218,9 +248,9 @@ def test_refit_replaces_all_fitted_state(tiny_model):
 def test_score_is_spearman_of_cosine_similarity(tiny_model):
     from scipy.stats import spearmanr
 
-    vec = make(tiny_model).fit(TEXTS)
-    u = vec.transform([a for a, _ in PAIRS])
-    v = vec.transform([b for _, b in PAIRS])
+    vec = make(tiny_model, cache_embeddings=False).fit(TEXTS)
+    embeddings = vec.transform([a for a, _ in PAIRS] + [b for _, b in PAIRS])
+    u, v = embeddings[:8], embeddings[8:]  # embedded together, as score embeds them
     cosine = (u * v).sum(1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
     assert vec.score(PAIRS, SCORES) == pytest.approx(spearmanr(cosine, SCORES).statistic, abs=1e-6)
 
@@ -244,12 +274,12 @@ def test_not_fitted_transform_raises(tiny_model):
 
 
 def test_transform_in_chunks_equals_one_pass(tiny_model, monkeypatch):
-    from skbert import vectorizer
+    from skbert import _embedder
 
-    vec = make(tiny_model, batch_size=2).fit(TEXTS)
+    vec = make(tiny_model, batch_size=2, cache_embeddings=False).fit(TEXTS)
     texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 5)]
     whole = vec.transform(texts)
-    monkeypatch.setattr(vectorizer, "_CHUNK", 3)
+    monkeypatch.setattr(_embedder, "CHUNK", 3)
     np.testing.assert_allclose(vec.transform(texts), whole, atol=1e-5)
 
 
@@ -426,9 +456,28 @@ def test_pair_features_and_their_names_follow_truncate_dim(tiny_model):
     assert names[4] == "sbertvectorizer_v0" and len(names) == 12
 
 
-def test_matryoshka_training_runs_and_sizes_beyond_the_model_are_errors(tiny_model):
-    vec = make(tiny_model, loss="mnrl", matryoshka_dims=(32, 8), truncate_dim=8).fit(PAIRS)
-    assert vec.transform(TEXTS).shape == (4, 8) and vec.loss_ == "mnrl"
+def test_matryoshka_trains_every_prefix_and_sizes_beyond_the_model_are_errors(
+    tiny_st_model, monkeypatch
+):
+    from skbert import _training
+    from skbert.losses import MatryoshkaLoss
+
+    built = []
+    real = _training.build_loss
+    monkeypatch.setattr(
+        _training, "build_loss", lambda *a, **k: built.append(real(*a, **k)) or built[-1]
+    )
+    params = {"loss": "mnrl", "matryoshka_dims": (32, 8), "cache_embeddings": False}
+    full = make(tiny_st_model, **params).fit(PAIRS)
+    cut = make(tiny_st_model, truncate_dim=8, **params).fit(PAIRS)
+    assert [type(b) for b in built] == [MatryoshkaLoss] * 2
+    assert built[0].dims == (32, 8) and built[0].normalize  # the model ends in Normalize
+    assert full.plan_.matryoshka_dims == (32, 8)
+    head = full.transform(TEXTS)[:, :8]
+    np.testing.assert_allclose(
+        cut.transform(TEXTS), head / np.linalg.norm(head, axis=1, keepdims=True), atol=1e-6
+    )
+    tiny_model = tiny_st_model
     with pytest.raises(ValueError, match="truncate_dim=64 exceeds the 32 dimensions"):
         make(tiny_model, truncate_dim=64).fit(TEXTS)
     with pytest.raises(ValueError, match=r"matryoshka_dims=\(64, 8\) exceeds the 32"):

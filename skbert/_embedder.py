@@ -1,0 +1,301 @@
+"""The embedder: tokenizer, encoder, pooling, truncation and precision, and how to embed with them.
+
+One :class:`Embedder` serves ``transform``, ``score``, the validation during training and
+``save``. It is safe for concurrent callers: tokenization uses a private tokenizer configured
+once, the int8 copy and the identity are built under a lock, and nothing else changes after
+construction but the encoder's weights, which only ``fit`` trains, before the vectorizer
+publishes the embedder.
+
+The embedder's identity is a SHA-256 digest of what decides its output: the weights, the
+tokenizer and the pooling, normalisation, truncation and lower-casing settings. It keys the
+embedding cache (with the device and precision), so two embedders share cached embeddings
+exactly when they compute the same ones. It is computed once and recomputed only when a
+weight tensor was changed in place or replaced (torch's version counters tell).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ._batching import length_sorted_batches
+from ._cache import EMBEDDINGS
+from ._devices import resolve_device
+from ._encoder import (
+    SentenceEncoder,
+    Tokens,
+    load_encoder,
+    quiet_transformers,
+    tokenize,
+    truncating_backend,
+)
+from ._precision import autocast, quantize_int8
+from ._st_format import write_config
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+CHUNK = 8192  # texts tokenized at once when embedding: bounds memory on very large inputs
+
+
+class Embedder:
+    """A tokenizer and a sentence encoder on a device, and how texts become embeddings.
+
+    Parameters
+    ----------
+    encoder : SentenceEncoder
+        Transformer, pooling and optional normalisation; moved to ``device``.
+    tokenizer : transformers.PreTrainedTokenizerBase
+        A fast tokenizer; it is never modified.
+    max_seq_length : int
+        Longest input in tokens, special tokens included; longer texts are cut.
+    lowercase : bool
+        Lower-case texts before tokenizing (sentence-transformers' ``do_lower_case``).
+    device : torch.device
+        Where the encoder runs.
+    """
+
+    def __init__(
+        self,
+        encoder: SentenceEncoder,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        max_seq_length: int,
+        lowercase: bool,
+        device: torch.device,
+    ) -> None:
+        self.encoder = encoder.to(device).eval()
+        self.tokenizer = tokenizer
+        self.max_seq_length = max_seq_length
+        self.lowercase = lowercase
+        self.device = device
+        self._backend = truncating_backend(tokenizer, max_seq_length)
+        self._lock = threading.Lock()
+        self._int8: tuple[tuple[tuple[int, int], ...], SentenceEncoder] | None = None
+        self._identity: tuple[tuple[tuple[int, int], ...], str] | None = None
+
+    @property
+    def dim(self) -> int:
+        """Width of an embedding."""
+        return self.encoder.dim
+
+    @property
+    def pad_id(self) -> int:
+        """Id of the padding token."""
+        return int(self.tokenizer.pad_token_id)
+
+    def tokenize(self, texts: list[str]) -> Tokens:
+        """Token ids of ``texts``, each cut to ``max_seq_length``."""
+        return tokenize(self._backend, texts, self.lowercase)
+
+    # -- state derived from the weights, built once per version of them ---------------------
+
+    def _weights_version(self) -> tuple[tuple[int, int], ...]:
+        """Return a token that changes whenever a weight is replaced or changed in place."""
+        tensors = [*self.encoder.parameters(), *self.encoder.buffers()]
+        return tuple((t.data_ptr(), t._version) for t in tensors)
+
+    def identity(self) -> str:
+        """SHA-256 of the weights, the tokenizer and every setting that shapes the output."""
+        with self._lock:
+            version = self._weights_version()
+            if self._identity is None or self._identity[0] != version:
+                digest = hashlib.sha256()
+                for name, tensor in self.encoder.state_dict().items():
+                    data = tensor.detach().reshape(-1).cpu().contiguous()
+                    digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
+                    digest.update(data.view(torch.uint8).numpy().tobytes())
+                digest.update(self._backend.to_str().encode())
+                settings = (self.encoder.pooling, self.encoder.normalize, self.lowercase)
+                digest.update(repr(settings).encode())
+                self._identity = (version, digest.hexdigest())
+            return self._identity[1]
+
+    def _encoder_for(self, precision: str) -> SentenceEncoder:
+        """Return the encoder that computes ``precision``: the float one, or its int8 copy."""
+        if precision != "int8":
+            return self.encoder
+        if self.device.type != "cpu":
+            raise ValueError(
+                f"precision='int8' runs on the CPU only, but this vectorizer is on "
+                f"{self.device}; use precision='bfloat16' or 'float16' on a GPU."
+            )
+        with self._lock:
+            version = self._weights_version()
+            if self._int8 is None or self._int8[0] != version:
+                self._int8 = (version, quantize_int8(self.encoder))
+            return self._int8[1]
+
+    # -- embedding ---------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _encode(
+        self, texts: list[str], out: np.ndarray, *, batch_size: int, precision: str
+    ) -> int:
+        """Embed ``texts`` into ``out`` chunk by chunk, in order; return how many were cut."""
+        encoder = self._encoder_for(precision)
+        truncated = 0
+        for start in range(0, len(texts), CHUNK):
+            tokens = self.tokenize(texts[start : start + CHUNK])
+            truncated += tokens.n_truncated
+            chunk_out = out[start : start + len(tokens)]
+            with autocast(self.device, precision):
+                for rows in length_sorted_batches(tokens.lengths, batch_size):
+                    ids, mask = tokens.padded(rows, self.pad_id)
+                    embeddings = encoder(ids.to(self.device), mask.to(self.device))
+                    chunk_out[rows] = embeddings.float().cpu().numpy()
+        return truncated
+
+    def embed(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int,
+        precision: str,
+        use_cache: bool,
+        truncate_dim: int | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Embeddings of ``texts`` in order, each distinct text encoded once or read from cache.
+
+        Parameters
+        ----------
+        texts : list of str
+            Texts to embed.
+        batch_size : int
+            Texts per forward pass.
+        precision : {"float32", "bfloat16", "float16", "int8"}
+            Arithmetic of the forward passes.
+        use_cache : bool
+            Read and fill the process-wide embedding cache, under this embedder's identity,
+            device and precision.
+        truncate_dim : int or None, default=None
+            Keep the first ``truncate_dim`` dimensions (rescaled to unit length when the
+            encoder normalises).
+
+        Returns
+        -------
+        embeddings : ndarray of shape (len(texts), dim), float32
+        n_truncated : int
+            How many distinct texts were longer than ``max_seq_length`` and cut.
+        """
+        index: dict[str, int] = {}
+        rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
+        unique = list(index)
+        out = np.empty((len(unique), self.dim), dtype=np.float32)
+        if not use_cache:
+            truncated = self._encode(unique, out, batch_size=batch_size, precision=precision)
+        else:
+            truncated = self._embed_cached(unique, out, batch_size, precision)
+        if truncate_dim is not None and truncate_dim < out.shape[1]:
+            out = np.ascontiguousarray(out[:, :truncate_dim])
+            if self.encoder.normalize:
+                out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return (out if len(unique) == len(texts) else out[rows]), truncated
+
+    def _embed_cached(
+        self, texts: list[str], out: np.ndarray, batch_size: int, precision: str
+    ) -> int:
+        """Fill ``out`` from the cache, encode and cache the rest; return how many were cut."""
+        key = (self.identity(), str(self.device), precision)
+        found = EMBEDDINGS.lookup(key, texts)
+        missing = [i for i, row in enumerate(found) if row is None]
+        if len(missing) == len(texts):  # nothing cached: encode straight into the output
+            fresh, missing_texts = out, texts
+        else:
+            for i, row in enumerate(found):
+                if row is not None:
+                    out[i] = row
+            fresh = np.empty((len(missing), out.shape[1]), dtype=np.float32)
+            missing_texts = [texts[i] for i in missing]
+        truncated = self._encode(missing_texts, fresh, batch_size=batch_size, precision=precision)
+        if fresh is not out:
+            out[missing] = fresh
+        EMBEDDINGS.store(key, missing_texts, fresh)
+        return truncated
+
+    # -- moving, saving, pickling -------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        """Write the encoder and tokenizer as a sentence-transformers folder."""
+        with quiet_transformers():
+            self.encoder.transformer.save_pretrained(folder)
+        tokenizer = copy.copy(self.tokenizer)  # shallow: the limit is set on the copy only
+        tokenizer.model_max_length = self.max_seq_length
+        tokenizer.save_pretrained(folder)
+        write_config(
+            folder,
+            pooling=self.encoder.pooling,
+            normalize=self.encoder.normalize,
+            max_seq_length=self.max_seq_length,
+            dim=self.dim,
+            do_lower_case=self.lowercase,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The private tokenizer, the lock and the int8 copy are rebuilt; the device is kept
+        # as a name, so a vectorizer fitted on a GPU unpickles on a machine without one.
+        return {
+            "encoder": self.encoder,
+            "tokenizer": self.tokenizer,
+            "max_seq_length": self.max_seq_length,
+            "lowercase": self.lowercase,
+            "device": str(self.device),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        try:
+            device = resolve_device(state["device"])
+        except ValueError:
+            warnings.warn(
+                f"This vectorizer was fitted on {state['device']}, which this machine lacks; "
+                "it now runs on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            device = torch.device("cpu")
+        self.__init__(
+            state["encoder"],
+            state["tokenizer"],
+            max_seq_length=state["max_seq_length"],
+            lowercase=state["lowercase"],
+            device=device,
+        )
+
+
+def load_embedder(
+    model: str,
+    *,
+    device: torch.device,
+    pooling: str = "auto",
+    normalize: bool | str = "auto",
+    max_seq_length: int | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+) -> Embedder:
+    """Load ``model`` (a Hub id or a folder) as an :class:`Embedder` on ``device``.
+
+    ``"auto"`` and ``None`` settings take the model's own sentence-transformers settings;
+    see :func:`skbert._encoder.load_encoder`.
+    """
+    loaded = load_encoder(
+        model,
+        pooling=pooling,
+        normalize=normalize,
+        max_seq_length=max_seq_length,
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+    )
+    return Embedder(
+        loaded.encoder,
+        loaded.tokenizer,
+        max_seq_length=loaded.max_seq_length,
+        lowercase=loaded.lowercase,
+        device=device,
+    )

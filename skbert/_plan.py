@@ -1,0 +1,308 @@
+"""One fit's plan: every parameter checked, the objective chosen, every default filled in.
+
+:func:`make_plan` is the one place that reads the estimator's parameters and the rules
+between them. It validates ``X`` and ``y``, names the kind of data and the objective, holds
+out rows for early stopping, builds the training and validation sets, resolves every
+``None`` default for this objective and data, and counts the steps. Its result is an
+immutable :class:`FitPlan`, recorded on the fitted vectorizer as ``plan_`` so a user sees
+what ran, and handed to the modules that build the loss, draw the batches and train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from numbers import Integral, Real
+from typing import Any, TypeVar
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._batching import steps_per_epoch
+from ._features import PAIR_PARTS
+from ._inputs import TextColumns, check_target, check_texts
+from ._objectives import (
+    BATCH_MINING,
+    DATA_DESCRIPTIONS,
+    DEFAULT_MARGIN,
+    DEFAULT_SCALE,
+    LABEL_SAMPLED,
+    PAIR_LOSSES,
+    choose_objective,
+)
+from ._training_set import TrainingSet, held_out_rows, training_set
+from ._validation import ValidationSet, validation_set
+
+DEFAULT_PAIRS_PER_TEXT = 40
+DEFAULT_POSITIVE_FRACTION = 0.5
+DEFAULT_TEXTS_PER_CLASS = 4
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """What one ``fit`` runs: the data, the objective, and every setting resolved.
+
+    Recorded on the fitted vectorizer as ``plan_``. A setting the objective does not use
+    is None (``margin`` for ``"cosine"``, ``pairs_per_text`` for fixed pairs, ...); with
+    ``objective=None`` nothing is trained and only the first fields are set.
+    """
+
+    data_kind: str
+    objective: str | None
+    seed: int
+    n_train: int = 0
+    n_validation: int = 0
+    epochs: int = 0
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    warmup_ratio: float | None = None
+    weight_decay: float | None = None
+    max_grad_norm: float | None = None
+    precision: str | None = None
+    margin: float | None = None
+    scale: float | None = None
+    pairs_per_text: int | None = None
+    positive_fraction: float | None = None
+    texts_per_class: int | None = None
+    score_range: tuple[float, float] | None = None
+    pair_features: tuple[str, ...] | None = None
+    matryoshka_dims: tuple[int, ...] | None = None
+    validation_metric: str | None = None
+    n_iter_no_change: int | None = None
+    tol: float | None = None
+
+
+@dataclass(frozen=True)
+class FitData:
+    """What a plan trains and validates on: ``X``'s kind, the training set, held-out rows."""
+
+    input_kind: str
+    training: TrainingSet
+    validation: ValidationSet | None = None
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Rules on the contents of parameters, beyond ``_parameter_constraints``."""
+    parts = tuple(params["pair_features"])
+    if not parts or any(p not in PAIR_PARTS for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(
+            f"pair_features={params['pair_features']!r} must be a non-empty tuple of distinct "
+            f"names from {PAIR_PARTS}, e.g. ('u', 'v', 'abs_diff')."
+        )
+    bounds = params["score_range"]
+    if bounds is not None and (
+        len(bounds) != 2
+        or not all(isinstance(b, Real) and np.isfinite(b) for b in bounds)
+        or bounds[0] >= bounds[1]
+    ):
+        raise ValueError(
+            f"score_range={bounds!r} must be (low, high) with finite low < high, e.g. (0, 5) "
+            "for STS scores."
+        )
+    dims = params["matryoshka_dims"]
+    if dims is not None and (
+        not dims
+        or not all(isinstance(d, Integral) and not isinstance(d, bool) for d in dims)
+        or min(dims) < 1
+        or len(set(dims)) != len(dims)
+    ):
+        raise ValueError(
+            f"matryoshka_dims={dims!r} must be a non-empty tuple of distinct positive ints, "
+            "e.g. (384, 128, 64)."
+        )
+
+
+def check_dims(params: Mapping[str, Any], dim: int) -> None:
+    """Output and Matryoshka sizes must fit the model's embedding dimension."""
+    truncate = params["truncate_dim"]
+    for name, dims in (
+        ("truncate_dim", () if truncate is None else (truncate,)),
+        ("matryoshka_dims", tuple(params["matryoshka_dims"] or ())),
+    ):
+        if dims and max(dims) > dim:
+            raise ValueError(
+                f"{name}={params[name]!r} exceeds the {dim} dimensions of the model's "
+                f"embeddings; use sizes up to {dim}."
+            )
+
+
+def _check_objective(objective: str | None, params: Mapping[str, Any]) -> None:
+    """Rules between the chosen objective and the parameters."""
+    if objective == "softmax" and params["matryoshka_dims"] is not None:
+        raise ValueError(
+            "matryoshka_dims does not apply to loss='softmax': its classifier reads the full "
+            "embedding. Use another objective, or matryoshka_dims=None."
+        )
+    if objective in BATCH_MINING:
+        per_class = params["texts_per_class"] or DEFAULT_TEXTS_PER_CLASS
+        if params["batch_size"] < 2 * per_class:
+            raise ValueError(
+                f"loss={objective!r} needs at least 2 classes per batch, but batch_size="
+                f"{params['batch_size']} holds fewer than 2 x texts_per_class={per_class}; "
+                f"use batch_size >= {2 * per_class} or a smaller texts_per_class."
+            )
+
+
+def _warn_unused(params: Mapping[str, Any], objective: str | None, kind: str) -> None:
+    """Warn about parameters that the chosen objective, on this data, ignores."""
+    labelled = kind == "labelled_texts"
+    rules = [
+        ("margin", params["margin"] is not None and objective not in DEFAULT_MARGIN,
+         f"it is used by {sorted(DEFAULT_MARGIN)}"),
+        ("scale", params["scale"] is not None and objective not in DEFAULT_SCALE,
+         f"it is used by {sorted(DEFAULT_SCALE)}"),
+        ("score_range",
+         params["score_range"] is not None and (objective != "cosine" or labelled),
+         "it scales the scores of the cosine objective"),
+        ("pairs_per_text",
+         params["pairs_per_text"] is not None and not (labelled and objective in LABEL_SAMPLED),
+         "it sets how many rows each labelled text anchors"),
+        ("positive_fraction",
+         params["positive_fraction"] is not None
+         and not (labelled and objective in PAIR_LOSSES),
+         f"it balances the pairs drawn from labelled texts for {sorted(PAIR_LOSSES)}"),
+        ("texts_per_class",
+         params["texts_per_class"] is not None and objective not in BATCH_MINING,
+         f"it shapes the batches of {sorted(BATCH_MINING)}"),
+        ("early_stopping", params["early_stopping"] and objective is None, "nothing is trained"),
+        ("matryoshka_dims", params["matryoshka_dims"] is not None and objective is None,
+         "nothing is trained"),
+    ]  # fmt: skip
+    described = "no fine-tuning" if objective is None else f"the {objective!r} objective"
+    for name, unused, use in rules:
+        if unused:
+            warnings.warn(
+                f"{name}={params[name]} has no effect with {described} on "
+                f"{DATA_DESCRIPTIONS[kind]}; {use}.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+def _or(value: _T | None, default: _T, applies: bool) -> _T | None:
+    """``value``, or ``default`` when it is None; None when the setting does not apply."""
+    if not applies:
+        return None
+    return default if value is None else value
+
+
+def _settings(
+    params: Mapping[str, Any], kind: str, objective: str, training: TrainingSet
+) -> dict[str, Any]:
+    """Every objective setting, its ``None`` default resolved for this objective and data."""
+    labelled = kind == "labelled_texts"
+    dims = params["matryoshka_dims"]
+    return {
+        "margin": _or(
+            params["margin"], DEFAULT_MARGIN.get(objective), objective in DEFAULT_MARGIN
+        ),
+        "scale": _or(params["scale"], DEFAULT_SCALE.get(objective), objective in DEFAULT_SCALE),
+        "pairs_per_text": _or(
+            params["pairs_per_text"],
+            DEFAULT_PAIRS_PER_TEXT,
+            labelled and objective in LABEL_SAMPLED,
+        ),
+        "positive_fraction": _or(
+            params["positive_fraction"],
+            DEFAULT_POSITIVE_FRACTION,
+            labelled and objective in PAIR_LOSSES,
+        ),
+        "texts_per_class": _or(
+            params["texts_per_class"], DEFAULT_TEXTS_PER_CLASS, objective in BATCH_MINING
+        ),
+        "score_range": training.score_range,
+        "pair_features": tuple(params["pair_features"]) if objective == "softmax" else None,
+        "matryoshka_dims": None if dims is None else tuple(dims),
+    }
+
+
+def _explained(part: str, fraction: float, build: Callable[..., _T], *args: Any) -> _T:
+    """Run ``build``; an error about the data says it concerns ``part`` of the split."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (With early_stopping, this is about the {part}, after holding out "
+            f"validation_fraction={fraction}: change validation_fraction, add examples, or "
+            "set early_stopping=False.)"
+        ) from exc
+
+
+def _split(
+    kind: str, data: TextColumns, target: np.ndarray | None, fraction: float, seed: int
+) -> tuple[tuple[TextColumns, np.ndarray | None], tuple[TextColumns, np.ndarray | None]]:
+    stratify = target if kind in ("labelled_texts", "labelled_pairs") else None
+    kept, held = held_out_rows(data.n_samples, fraction, stratify, seed)
+    return (
+        (data.subset(kept), None if target is None else target[kept]),
+        (data.subset(held), None if target is None else target[held]),
+    )
+
+
+def make_plan(params: Mapping[str, Any], X: Any, y: Any) -> tuple[FitPlan, FitData]:
+    """Check everything about a fit before any model loads, and plan it.
+
+    Parameters
+    ----------
+    params : mapping
+        The estimator's parameters (``get_params()``).
+    X, y
+        What ``fit`` was given.
+
+    Returns
+    -------
+    plan : FitPlan
+    data : FitData
+    """
+    check_params(params)
+    data = check_texts(X)
+    target, y_kind = (None, None) if y is None else check_target(y, data.n_samples)
+    kind, objective = choose_objective(params["loss"], data, target, y_kind)
+    if params["epochs"] == 0:
+        objective = None
+    _check_objective(objective, params)
+    _warn_unused(params, objective, kind)
+    seed = int(check_random_state(params["random_state"]).randint(np.iinfo(np.int32).max))
+    if objective is None:
+        return FitPlan(kind, None, seed), FitData(data.kind, training_set(None, data, target))
+    held = None
+    fraction = params["validation_fraction"]
+    if params["early_stopping"]:
+        (data, target), held = _split(kind, data, target, fraction, seed)
+    build = partial(training_set, objective, data, target, score_range=params["score_range"])
+    training = build() if held is None else _explained("rows kept for training", fraction, build)
+    plan = FitPlan(
+        data_kind=kind,
+        objective=objective,
+        seed=seed,
+        n_train=training.n_rows,
+        n_validation=0 if held is None else held[0].n_samples,
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        learning_rate=params["learning_rate"],
+        warmup_ratio=params["warmup_ratio"],
+        weight_decay=params["weight_decay"],
+        max_grad_norm=params["max_grad_norm"],
+        precision="float32" if params["precision"] == "int8" else params["precision"],
+        validation_metric=None if held is None else _metric(kind),
+        n_iter_no_change=params["n_iter_no_change"] if held else None,
+        tol=params["tol"] if held else None,
+        **_settings(params, kind, objective, training),
+    )
+    steps = steps_per_epoch(training, plan)
+    plan = dataclasses.replace(plan, steps_per_epoch=steps, total_steps=steps * plan.epochs)
+    validation = None
+    if held is not None:
+        validation = _explained("held-out rows", fraction, validation_set, plan, *held, training)
+    return plan, FitData(data.kind, training, validation)
+
+
+def _metric(kind: str) -> str:
+    """Held-out measure: Spearman's correlation for scored pairs, else the objective's loss."""
+    return "spearman" if kind == "scored_pairs" else "loss"

@@ -1,0 +1,160 @@
+import math
+
+import numpy as np
+import pytest
+
+from skbert import SBERTVectorizer
+from skbert._batching import (
+    bucketed_batches,
+    epoch_batches,
+    length_sorted_batches,
+    n_bucketed_batches,
+    row_batches,
+    schedule,
+    steps_per_epoch,
+)
+from skbert._plan import make_plan
+
+PARAMS = SBERTVectorizer().get_params()
+TEXTS = [f"text {i}" for i in range(12)]
+LABELS = ["x", "y", "z"] * 4
+
+
+def planned(loss, X, y=None, **params):
+    return make_plan({**PARAMS, "loss": loss, "random_state": 0, **params}, X, y)
+
+
+def epoch(loss, X, y=None, rng=0, **params):
+    plan, data = planned(loss, X, y, **params)
+    lengths = np.ones(len(data.training.texts), dtype=np.int64)
+    return epoch_batches(data.training, plan, lengths, np.random.default_rng(rng))
+
+
+# -- embedding batches ------------------------------------------------------------------------
+
+
+def test_length_sorted_batches_cover_every_row_once_longest_first():
+    lengths = np.array([3, 9, 1, 7, 5])
+    batches = length_sorted_batches(lengths, 2)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(5))
+    assert batches[0].tolist() == [1, 3]
+
+
+# -- training batches -------------------------------------------------------------------------
+
+
+def test_bucketed_batches_cover_every_row_once():
+    lengths = np.random.default_rng(0).integers(1, 50, size=1000)
+    batches = bucketed_batches(lengths, 16, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert max(len(b) for b in batches) == 16
+
+
+@pytest.mark.parametrize(("n_rows", "batch_size"), [(1, 4), (7, 3), (1000, 16), (5000, 32)])
+def test_bucketed_batch_count_is_known_without_drawing(n_rows, batch_size):
+    lengths = np.ones(n_rows, dtype=np.int64)
+    drawn = bucketed_batches(lengths, batch_size, np.random.default_rng(0))
+    assert len(drawn) == n_bucketed_batches(n_rows, batch_size)
+
+
+def test_bucketed_batches_are_reproducible_and_differ_between_seeds():
+    lengths = np.random.default_rng(0).integers(1, 50, size=500)
+    a = bucketed_batches(lengths, 8, np.random.default_rng(3))
+    b = bucketed_batches(lengths, 8, np.random.default_rng(3))
+    c = bucketed_batches(lengths, 8, np.random.default_rng(4))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=False))
+
+
+def test_bucketing_cuts_padding_compared_with_random_batches():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, size=4096)
+
+    def padded_tokens(batches):
+        return sum(len(b) * lengths[b].max() for b in batches)
+
+    random_batches = np.array_split(rng.permutation(4096), 4096 // 16)
+    bucketed = bucketed_batches(lengths, 16, rng)
+    assert padded_tokens(bucketed) < 1.1 * lengths.sum()
+    assert padded_tokens(random_batches) > 1.5 * lengths.sum()
+
+
+def test_row_batches_keep_rows_and_targets_together():
+    index = np.arange(20).reshape(10, 2)
+    target = np.arange(10, dtype=np.float32)
+    batches = row_batches(index, target, np.arange(20), 3, np.random.default_rng(0))
+    rows = np.concatenate([b.index for b in batches])
+    assert sorted(rows[:, 0].tolist()) == list(range(0, 20, 2))
+    for batch in batches:
+        np.testing.assert_array_equal(batch.index[:, 0] // 2, batch.target)
+
+
+# -- rows drawn from labelled texts -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "online_contrastive", "cosine", "cosent"])
+def test_pair_objectives_draw_labelled_pairs_with_the_budget(loss):
+    batches = epoch(loss, TEXTS, LABELS, pairs_per_text=6, positive_fraction=0.5, batch_size=8)
+    index = np.concatenate([b.index for b in batches])
+    same = np.concatenate([b.target for b in batches])
+    assert index.shape == (12 * 6, 2) and same.sum() == 12 * 3
+    labels = np.asarray(LABELS)
+    assert (labels[index[same == 1, 0]] == labels[index[same == 1, 1]]).all()
+
+
+def test_labelled_rows_are_drawn_anew_each_epoch():
+    plan, data = planned("contrastive", TEXTS, LABELS, epochs=2)
+    first, second = schedule(data.training, plan, np.ones(12, dtype=np.int64))
+    assert not np.array_equal(first[0].index, second[0].index)
+
+
+def test_triplet_objective_draws_triplets_from_labels():
+    batches = epoch("triplet", TEXTS, LABELS, pairs_per_text=2)
+    index = np.concatenate([b.index for b in batches])
+    labels = np.asarray(LABELS)
+    assert index.shape == (24, 3) and batches[0].target is None
+    assert (labels[index[:, 0]] == labels[index[:, 1]]).all()
+    assert (labels[index[:, 0]] != labels[index[:, 2]]).all()
+
+
+def test_mnrl_on_labelled_texts_gets_the_anchor_labels_as_target():
+    for batch in epoch("mnrl", TEXTS, LABELS, pairs_per_text=2):
+        np.testing.assert_array_equal(
+            batch.target, [ord(LABELS[i]) - ord("x") for i in batch.index[:, 0]]
+        )
+
+
+@pytest.mark.parametrize("loss", ["batch_hard_triplet", "batch_all_triplet"])
+def test_batch_mining_gets_p_by_k_batches_embedding_as_many_texts_as_pairs(loss):
+    batches = epoch(loss, TEXTS, LABELS, pairs_per_text=4, batch_size=6, texts_per_class=2)
+    assert len(batches) == math.ceil(2 * 12 * 4 / 6)  # 48 pairs of 2 texts, 6 texts a batch
+    for batch in batches:
+        assert batch.index.shape == (6, 1)
+        assert np.bincount(batch.target).tolist() == [2, 2, 2]
+
+
+def test_batch_mining_with_fewer_classes_than_a_batch_holds_draws_more_batches():
+    # 3 classes x 2 texts = 6 texts a batch, though batch_size=32 would hold 16 classes
+    batches = epoch("batch_all_triplet", TEXTS, LABELS, pairs_per_text=4, texts_per_class=2)
+    assert sum(len(b) for b in batches) >= 2 * 12 * 4
+    assert len(batches) == math.ceil(2 * 12 * 4 / 6)
+
+
+# -- the plan's step count is what is drawn ---------------------------------------------------
+
+MIXED = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+MIXED_LABELS = [0, 0, 0, 0, 1, 1, 2, 3, 3]  # a class of one anchors no positive
+
+
+@pytest.mark.filterwarnings("ignore:y has 1 class with a single example")
+@pytest.mark.parametrize(
+    "loss",
+    ["contrastive", "cosine", "triplet", "mnrl", "batch_all_triplet", "batch_hard_triplet"],
+)
+@pytest.mark.parametrize(("per_text", "batch_size"), [(2, 8), (5, 8), (40, 32)])
+def test_steps_per_epoch_counts_the_batches_epoch_batches_draws(loss, per_text, batch_size):
+    plan, data = planned(loss, MIXED, MIXED_LABELS, pairs_per_text=per_text, batch_size=batch_size)
+    lengths = np.ones(len(MIXED), dtype=np.int64)
+    for seed in range(3):
+        drawn = epoch_batches(data.training, plan, lengths, np.random.default_rng(seed))
+        assert len(drawn) == steps_per_epoch(data.training, plan) == plan.steps_per_epoch

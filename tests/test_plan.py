@@ -1,0 +1,187 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from skbert import SBERTVectorizer
+from skbert._objectives import AUTO_LOSS
+from skbert._plan import FitPlan, make_plan
+
+PARAMS = SBERTVectorizer().get_params()
+PAIRS = [("a", "b"), ("c", "d"), ("e", "f")]
+TEXTS = [f"text {i}" for i in range(12)]
+LABELS = ["x", "y", "z"] * 4
+
+
+def planned(loss, X, y=None, **params):
+    return make_plan({**PARAMS, "loss": loss, "random_state": 0, **params}, X, y)
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "expected"),
+    [
+        (["a", "b"], None, None),
+        (TEXTS, LABELS, AUTO_LOSS["labelled_texts"]),
+        (PAIRS, None, "mnrl"),
+        (PAIRS, [0.5, 2.5, 5.0], "cosine"),
+        (PAIRS, ["yes", "no", "yes"], "softmax"),
+        ([("a", "p", "n")], None, "triplet"),
+    ],
+)
+def test_auto_picks_the_objective_from_the_data(X, y, expected):
+    assert planned("auto", X, y)[0].objective == expected
+
+
+def test_loss_given_the_wrong_data_names_expected_data_and_the_fitting_loss():
+    with pytest.raises(
+        ValueError, match=r"loss='softmax' trains on pairs with class labels.*use loss='cosine'"
+    ):
+        planned("softmax", PAIRS, [0.5, 1.5, 2.5])
+    with pytest.raises(ValueError, match=r"loss='triplet' trains on triplets.*use loss='softmax'"):
+        planned("triplet", PAIRS, [0, 1, 0])
+    with pytest.raises(
+        ValueError,
+        match=r"batch_hard_triplet' trains on texts with class labels, but y\[0\] = 0.5 is a "
+        r"real-valued score.*use loss='cosine' or loss='cosent' for scores",
+    ):
+        planned("batch_hard_triplet", PAIRS, [0.5, 1.5, 2.5])
+    with pytest.raises(
+        ValueError,
+        match=r"batch_hard_triplet' trains on texts with class labels, but fit got pairs with "
+        r"class labels. For pairs with class labels, use loss='softmax'",
+    ):
+        planned("batch_hard_triplet", PAIRS, [0, 1, 0])
+
+
+def test_supervised_loss_on_unlabelled_texts_suggests_simcse_or_no_fine_tuning():
+    with pytest.raises(
+        ValueError, match=r"use loss='simcse' to fine-tune, or 'auto' to embed without"
+    ):
+        planned("contrastive", TEXTS)
+
+
+def test_scores_on_single_texts_and_triplets_with_y_are_rejected():
+    with pytest.raises(ValueError, match="scores describe pairs"):
+        planned("auto", ["a", "b"], [0.5, 1.5])
+    with pytest.raises(ValueError, match="without y"):
+        planned("auto", [("a", "p", "n")], [1])
+
+
+def test_integer_labels_of_single_texts_stay_labels_for_score_objectives():
+    assert planned("cosine", TEXTS, [0, 1, 2] * 4)[0].data_kind == "labelled_texts"
+
+
+# -- every default resolved and recorded -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "X", "y", "resolved"),
+    [
+        ("contrastive", TEXTS, LABELS, {"margin": 0.5, "scale": None, "pairs_per_text": 40,
+                                        "positive_fraction": 0.5, "texts_per_class": None}),
+        ("batch_all_triplet", TEXTS, LABELS, {"margin": 1.0, "texts_per_class": 4,
+                                              "positive_fraction": None}),
+        ("mnrl", PAIRS, None, {"scale": 20.0, "margin": None, "pairs_per_text": None}),
+        ("cosine", PAIRS, [0.5, 2.5, 5.0], {"score_range": (0.5, 5.0), "margin": None}),
+        ("softmax", PAIRS, [0, 1, 0], {"pair_features": ("u", "v", "abs_diff")}),
+    ],
+)  # fmt: skip
+def test_the_plan_fills_in_each_default_that_applies_and_only_those(loss, X, y, resolved):
+    plan = planned(loss, X, y)[0]
+    for name, value in resolved.items():
+        assert getattr(plan, name) == value, name
+
+
+def test_given_settings_win_over_defaults():
+    plan = planned("contrastive", TEXTS, LABELS, margin=0.3, pairs_per_text=6)[0]
+    assert (plan.margin, plan.pairs_per_text) == (0.3, 6)
+
+
+def test_the_plan_counts_rows_and_steps():
+    plan = planned("cosine", PAIRS * 20, [0.5, 2.5, 5.0] * 20, batch_size=8, epochs=3)[0]
+    assert (plan.n_train, plan.steps_per_epoch, plan.total_steps) == (60, 8, 24)
+
+
+def test_the_seed_comes_from_random_state():
+    assert planned("auto", PAIRS)[0].seed == planned("auto", PAIRS)[0].seed
+    assert planned("auto", PAIRS)[0].seed != planned("auto", PAIRS, random_state=1)[0].seed
+
+
+def test_int8_trains_in_float32():
+    assert planned("mnrl", PAIRS, precision="int8")[0].precision == "float32"
+
+
+def test_the_plan_is_immutable():
+    plan = planned("mnrl", PAIRS)[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.epochs = 3
+
+
+def test_no_fine_tuning_plans_nothing_but_the_data_kind():
+    plan, data = planned("auto", TEXTS)
+    assert plan == FitPlan("texts", None, plan.seed)
+    assert data.training.texts == TEXTS
+
+
+def test_epochs_zero_trains_nothing_even_with_labels():
+    assert planned("auto", TEXTS, LABELS, epochs=0)[0].objective is None
+
+
+# -- rules between parameters ----------------------------------------------------------------
+
+
+def test_objective_rules():
+    with pytest.raises(ValueError, match="matryoshka_dims does not apply to loss='softmax'"):
+        planned("softmax", PAIRS, [0, 1, 0], matryoshka_dims=(4,))
+    with pytest.raises(ValueError, match=r"batch_size=6 holds fewer than 2 x texts_per_class=4"):
+        planned("batch_all_triplet", TEXTS, LABELS, batch_size=6)
+
+
+@pytest.mark.parametrize(
+    ("params", "X", "y", "match"),
+    [
+        ({"loss": "cosine", "margin": 0.5}, PAIRS, [0.5, 2.5, 5.0], "margin=0.5 has no effect"),
+        ({"loss": "auto", "score_range": (0, 5)}, TEXTS, None, "score_range=.* has no effect"),
+        ({"loss": "mnrl", "pairs_per_text": 4}, PAIRS, None, "pairs_per_text=4 has no effect"),
+        ({"loss": "contrastive", "texts_per_class": 2}, TEXTS, LABELS, "texts_per_class=2"),
+        ({"loss": "auto", "early_stopping": True}, TEXTS, None, "nothing is trained"),
+    ],
+)
+def test_a_parameter_without_effect_warns(params, X, y, match):
+    with pytest.warns(UserWarning, match=match):
+        make_plan({**PARAMS, **params}, X, y)
+
+
+# -- held-out rows ---------------------------------------------------------------------------
+
+
+def test_early_stopping_holds_out_a_stratified_disjoint_part():
+    plan, data = planned(
+        "contrastive", TEXTS, LABELS, early_stopping=True, validation_fraction=0.5
+    )
+    assert (plan.n_train, plan.n_validation) == (6, 6)
+    assert set(data.training.texts).isdisjoint(data.validation.texts)
+    assert plan.validation_metric == "loss" and plan.n_iter_no_change == 2
+
+
+def test_a_split_too_small_for_the_classes_names_the_fix():
+    with pytest.raises(ValueError, match=r"validation_fraction=0.1 of the 12 rows.*stratified"):
+        planned("contrastive", TEXTS, LABELS, early_stopping=True)
+
+
+def test_an_error_about_the_kept_rows_says_so():
+    with pytest.raises(ValueError, match=r"needs y in \{0, 1\}.*rows kept for training"):
+        planned(
+            "contrastive", PAIRS * 4, ["same", "other"] * 6, early_stopping=True,
+            validation_fraction=0.25,
+        )  # fmt: skip
+
+
+def test_scored_pairs_are_validated_by_spearman_on_raw_scores():
+    scores = np.array([0.5, 2.5, 5.0, 1.0, 4.0, 2.0] * 2)
+    plan, data = planned(
+        "cosine", PAIRS * 4, scores, early_stopping=True, validation_fraction=0.25
+    )
+    assert plan.validation_metric == "spearman"
+    (batch,) = data.validation.batches
+    assert batch.target.max() > 1  # not scaled onto [0, 1]
