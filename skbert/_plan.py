@@ -11,6 +11,7 @@ what ran, and handed to the modules that build the loss, draw the batches and tr
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._batching import steps_per_epoch
 from ._features import PAIR_PARTS
@@ -30,11 +32,48 @@ from ._objectives import (
     DEFAULT_MARGIN,
     DEFAULT_SCALE,
     LABEL_SAMPLED,
+    OBJECTIVE_DATA,
     PAIR_LOSSES,
     choose_objective,
 )
 from ._training_set import TrainingSet, held_out_rows, training_set
 from ._validation import ValidationSet, validation_set
+
+# The estimator's parameters and their allowed values, checked by scikit-learn on entry to
+# ``fit``; the rules between parameters are :func:`check_params` and :func:`make_plan`.
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "model": [str, os.PathLike],
+    "pooling": [StrOptions({"auto", "mean", "max", "cls"})],
+    "normalize": ["boolean", StrOptions({"auto"})],
+    "loss": [StrOptions({"auto", *OBJECTIVE_DATA})],
+    "epochs": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "margin": [Interval(Real, 0, None, closed="neither"), None],
+    "scale": [Interval(Real, 0, None, closed="neither"), None],
+    "pairs_per_text": [Interval(Integral, 2, None, closed="left"), None],
+    "positive_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+    "texts_per_class": [Interval(Integral, 2, None, closed="left"), None],
+    "pair_features": [tuple, list],
+    "score_range": [tuple, list, None],
+    "truncate_dim": [Interval(Integral, 1, None, closed="left"), None],
+    "matryoshka_dims": [tuple, list, None],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
+    "device": [str],
+    "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
+    "cache_embeddings": ["boolean"],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "trust_remote_code": ["boolean"],
+    "allow_pickle": ["boolean"],
+}
 
 DEFAULT_PAIRS_PER_TEXT = 40
 DEFAULT_POSITIVE_FRACTION = 0.5

