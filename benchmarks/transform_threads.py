@@ -40,8 +40,11 @@ def run_threads(embed, chunks: list[list[str]], workers: int) -> tuple[float, li
         except Exception:  # what fails under concurrency is what we count
             errors += 1
 
+    threads = torch.get_num_threads()  # each thread keeps its own count: give them all ours
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(
+        workers, initializer=torch.set_num_threads, initargs=(threads,)
+    ) as pool:
         list(pool.map(one, range(len(chunks))))
     return time.perf_counter() - start, results, errors
 

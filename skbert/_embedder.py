@@ -220,7 +220,18 @@ class Embedder:
         EMBEDDINGS.store(key, missing_texts, fresh)
         return truncated
 
-    # -- moving, saving, pickling -------------------------------------------------------------
+    # -- copying, saving, pickling -------------------------------------------------------------
+
+    def copy(self, device: torch.device) -> Embedder:
+        """Return an independent copy on ``device``, to train without touching this one."""
+        encoder = copy.deepcopy(self.encoder)
+        return Embedder(
+            encoder,
+            self.tokenizer,
+            max_seq_length=self.max_seq_length,
+            lowercase=self.lowercase,
+            device=device,
+        )
 
     def save(self, folder: Path) -> None:
         """Write the encoder and tokenizer as a sentence-transformers folder."""

@@ -202,7 +202,9 @@ def _as_row(row: Any, i: int, width: int, name: str) -> Any:
 YKind = Literal["labels", "scores"]
 
 
-def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
+def check_target(
+    y: Any, n_samples: int, *, name: str = "y", x_name: str = "X"
+) -> tuple[np.ndarray, YKind]:
     """Validate ``y`` and tell class labels from real-valued scores.
 
     Parameters
@@ -211,6 +213,8 @@ def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
         Class labels (ints, strings, any hashable) or real-valued scores.
     n_samples : int
         Number of rows of ``X``, which ``y`` must match.
+    name, x_name : str, default="y", "X"
+        Names of the arguments, for error messages (``"y_val"``, ``"X_val"``).
 
     Returns
     -------
@@ -220,22 +224,25 @@ def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
         ``"continuous"``), ``"labels"`` otherwise.
     """
     if isinstance(y, str) or not hasattr(y, "__len__"):
-        raise TypeError(f"y must be a 1-D array-like of labels or scores, got {_describe(y)}.")
+        raise TypeError(
+            f"{name} must be a 1-D array-like of labels or scores, got {_describe(y)}."
+        )
     values = np.asarray(y.to_numpy() if hasattr(y, "iloc") else y)
     if values.ndim != 1:
         raise ValueError(
-            f"y must be 1-D (one label or score per row of X), got shape {values.shape}; "
-            "use y.ravel() for a column vector."
+            f"{name} must be 1-D (one label or score per row of {x_name}), got shape "
+            f"{values.shape}; use {name}.ravel() for a column vector."
         )
     if len(values) != n_samples:
         raise ValueError(
-            f"X has {n_samples} rows but y has {len(values)} values; they must match one to one."
+            f"{x_name} has {n_samples} rows but {name} has {len(values)} values; they must "
+            "match one to one."
         )
     if values.dtype == object:
         for i, value in enumerate(values):
             if _is_missing(value) or (isinstance(value, Real) and not math.isfinite(value)):
                 raise ValueError(
-                    f"y[{i}] is {_describe(value)}; every label must be given: drop those "
+                    f"{name}[{i}] is {_describe(value)}; every label must be given: drop those "
                     "rows or fill them."
                 )
         if all(isinstance(v, Number) and not isinstance(v, bool) for v in values):
@@ -244,22 +251,22 @@ def check_target(y: Any, n_samples: int) -> tuple[np.ndarray, YKind]:
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             raise ValueError(
-                f"y[{bad[0]}] is {values[bad[0]]}; labels and scores must be finite: drop "
+                f"{name}[{bad[0]}] is {values[bad[0]]}; labels and scores must be finite: drop "
                 "those rows or fill them."
             )
     try:
         kind = type_of_target(values)
     except TypeError as exc:
         raise TypeError(
-            f"y mixes label types that cannot be compared ({exc}); give every label the same "
-            "type, e.g. y.astype(str)."
+            f"{name} mixes label types that cannot be compared ({exc}); give every label the "
+            f"same type, e.g. {name}.astype(str)."
         ) from None
     if kind == "continuous":
         return values, "scores"
     if kind in ("binary", "multiclass"):
         return values, "labels"
     raise ValueError(
-        f"y is of type {kind!r}; expected one class label or one real-valued score per row."
+        f"{name} is of type {kind!r}; expected one class label or one real-valued score per row."
     )
 
 

@@ -34,6 +34,7 @@ from ._objectives import (
     LABEL_SAMPLED,
     OBJECTIVE_DATA,
     PAIR_LOSSES,
+    TARGET_KIND,
     choose_objective,
 )
 from ._training_set import TrainingSet, held_out_rows, training_set
@@ -65,6 +66,12 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
+    "eval_steps": [Interval(Integral, 1, None, closed="left"), None],
+    "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+    "max_time": [Interval(Real, 0, None, closed="neither"), None],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "checkpoint_steps": [Interval(Integral, 1, None, closed="left")],
+    "warm_start": ["boolean"],
     "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
     "device": [str],
     "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
@@ -88,6 +95,9 @@ class FitPlan:
     Recorded on the fitted vectorizer as ``plan_``. A setting the objective does not use
     is None (``margin`` for ``"cosine"``, ``pairs_per_text`` for fixed pairs, ...); with
     ``objective=None`` nothing is trained and only the first fields are set.
+    ``total_steps`` is ``epochs * steps_per_epoch``, or ``max_steps`` if smaller: the
+    learning-rate schedule is planned over it. ``validation`` says where the scored rows
+    come from (``"given"``: ``X_val``; ``"held_out"``: ``validation_fraction`` of ``X``).
     """
 
     data_kind: str
@@ -112,7 +122,12 @@ class FitPlan:
     score_range: tuple[float, float] | None = None
     pair_features: tuple[str, ...] | None = None
     matryoshka_dims: tuple[int, ...] | None = None
+    max_steps: int | None = None
+    max_time: float | None = None
+    validation: str | None = None
     validation_metric: str | None = None
+    eval_steps: int | None = None
+    early_stopping: bool = False
     n_iter_no_change: int | None = None
     tol: float | None = None
 
@@ -188,9 +203,10 @@ def _check_objective(objective: str | None, params: Mapping[str, Any]) -> None:
             )
 
 
-def _warn_unused(params: Mapping[str, Any], objective: str | None, kind: str) -> None:
+def _warn_unused(params: Mapping[str, Any], objective: str | None, kind: str, given: bool) -> None:
     """Warn about parameters that the chosen objective, on this data, ignores."""
     labelled = kind == "labelled_texts"
+    validating = params["early_stopping"] or given
     rules = [
         ("margin", params["margin"] is not None and objective not in DEFAULT_MARGIN,
          f"it is used by {sorted(DEFAULT_MARGIN)}"),
@@ -212,12 +228,19 @@ def _warn_unused(params: Mapping[str, Any], objective: str | None, kind: str) ->
         ("early_stopping", params["early_stopping"] and objective is None, "nothing is trained"),
         ("matryoshka_dims", params["matryoshka_dims"] is not None and objective is None,
          "nothing is trained"),
+        ("X_val", given and objective is None, "nothing is trained"),
+        ("eval_steps", params["eval_steps"] is not None and not validating,
+         "nothing is evaluated: pass X_val, or set early_stopping=True"),
+        ("validation_fraction",
+         given and params["early_stopping"] and params["validation_fraction"] != 0.1,
+         "X_val is scored instead of held-out rows"),
     ]  # fmt: skip
     described = "no fine-tuning" if objective is None else f"the {objective!r} objective"
     for name, unused, use in rules:
         if unused:
+            value = "given" if name == "X_val" else params[name]
             warnings.warn(
-                f"{name}={params[name]} has no effect with {described} on "
+                f"{name}={value} has no effect with {described} on "
                 f"{DATA_DESCRIPTIONS[kind]}; {use}.",
                 UserWarning,
                 stacklevel=4,
@@ -284,14 +307,41 @@ def _split(
     )
 
 
-def make_plan(params: Mapping[str, Any], X: Any, y: Any) -> tuple[FitPlan, FitData]:
+def _validation_data(
+    kind: str, X: TextColumns, X_val: Any, y_val: Any
+) -> tuple[TextColumns, np.ndarray | None] | None:
+    """Check ``X_val`` and ``y_val``: the same kind of rows and targets as ``X`` and ``y``."""
+    if X_val is None:
+        if y_val is not None:
+            raise ValueError("y_val was given without X_val; pass both, or neither.")
+        return None
+    data = check_texts(X_val, name="X_val")
+    if data.kind != X.kind:
+        raise ValueError(
+            f"X_val holds {data.kind} but X holds {X.kind}; validation rows must be of the "
+            "kind fit trains on."
+        )
+    labelled = TARGET_KIND[kind] is not None
+    if labelled != (y_val is not None):
+        raise ValueError(
+            f"fit got {DATA_DESCRIPTIONS[kind]}, so y_val must be "
+            f"{'given, one target per row of X_val' if labelled else 'None'}."
+        )
+    if y_val is None:
+        return data, None
+    return data, check_target(y_val, data.n_samples, name="y_val", x_name="X_val")[0]
+
+
+def make_plan(
+    params: Mapping[str, Any], X: Any, y: Any, X_val: Any = None, y_val: Any = None
+) -> tuple[FitPlan, FitData]:
     """Check everything about a fit before any model loads, and plan it.
 
     Parameters
     ----------
     params : mapping
         The estimator's parameters (``get_params()``).
-    X, y
+    X, y, X_val, y_val
         What ``fit`` was given.
 
     Returns
@@ -305,17 +355,18 @@ def make_plan(params: Mapping[str, Any], X: Any, y: Any) -> tuple[FitPlan, FitDa
     kind, objective = choose_objective(params["loss"], data, target, y_kind)
     if params["epochs"] == 0:
         objective = None
+    given = _validation_data(kind, data, X_val, y_val)
     _check_objective(objective, params)
-    _warn_unused(params, objective, kind)
+    _warn_unused(params, objective, kind, given is not None)
     seed = int(check_random_state(params["random_state"]).randint(np.iinfo(np.int32).max))
     if objective is None:
         return FitPlan(kind, None, seed), FitData(data.kind, training_set(None, data, target))
-    held = None
-    fraction = params["validation_fraction"]
-    if params["early_stopping"]:
+    held, fraction = given, params["validation_fraction"]
+    if params["early_stopping"] and given is None:
         (data, target), held = _split(kind, data, target, fraction, seed)
+    explain = given is None and held is not None
     build = partial(training_set, objective, data, target, score_range=params["score_range"])
-    training = build() if held is None else _explained("rows kept for training", fraction, build)
+    training = _explained("rows kept for training", fraction, build) if explain else build()
     plan = FitPlan(
         data_kind=kind,
         objective=objective,
@@ -329,19 +380,43 @@ def make_plan(params: Mapping[str, Any], X: Any, y: Any) -> tuple[FitPlan, FitDa
         weight_decay=params["weight_decay"],
         max_grad_norm=params["max_grad_norm"],
         precision="float32" if params["precision"] == "int8" else params["precision"],
-        validation_metric=None if held is None else _metric(kind),
-        n_iter_no_change=params["n_iter_no_change"] if held else None,
-        tol=params["tol"] if held else None,
+        max_steps=params["max_steps"],
+        max_time=params["max_time"],
         **_settings(params, kind, objective, training),
+        **_validation_settings(params, kind, held is not None, given is not None),
     )
     steps = steps_per_epoch(training, plan)
-    plan = dataclasses.replace(plan, steps_per_epoch=steps, total_steps=steps * plan.epochs)
+    total = steps * plan.epochs
+    plan = dataclasses.replace(
+        plan, steps_per_epoch=steps, total_steps=min(total, plan.max_steps or total)
+    )
     validation = None
     if held is not None:
-        validation = _explained("held-out rows", fraction, validation_set, plan, *held, training)
+        build = partial(validation_set, plan, *held, data, target, training)
+        validation = _explained("held-out rows", fraction, build) if explain else build()
     return plan, FitData(data.kind, training, validation)
 
 
-def _metric(kind: str) -> str:
-    """Held-out measure: Spearman's correlation for scored pairs, else the objective's loss."""
-    return "spearman" if kind == "scored_pairs" else "loss"
+# The measure of held-out rows for each kind of data; the objective's loss otherwise.
+METRICS = {
+    "scored_pairs": "spearman",
+    "labelled_texts": "accuracy",
+    "labelled_pairs": "accuracy",
+}
+
+
+def _validation_settings(
+    params: Mapping[str, Any], kind: str, validating: bool, given: bool
+) -> dict[str, Any]:
+    """Where the scored rows come from, their measure, and the early-stopping rule."""
+    if not validating:
+        return {}
+    stopping = bool(params["early_stopping"])
+    return {
+        "validation": "given" if given else "held_out",
+        "validation_metric": METRICS.get(kind, "loss"),
+        "eval_steps": params["eval_steps"],
+        "early_stopping": stopping,
+        "n_iter_no_change": params["n_iter_no_change"] if stopping else None,
+        "tol": params["tol"] if stopping else None,
+    }

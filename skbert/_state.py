@@ -25,7 +25,8 @@ from ._plan import FitPlan
 class FittedState:
     """What one ``fit`` (or ``load``) produced.
 
-    ``classes`` are the class labels of the softmax objective (None otherwise).
+    ``classes`` are the class labels of the softmax objective (None otherwise);
+    ``stop_reason`` says why training stopped (None: nothing was trained).
     """
 
     embedder: Embedder
@@ -35,6 +36,7 @@ class FittedState:
     n_truncated: int
     embedding_dim: int
     classes: np.ndarray | None = None
+    stop_reason: str | None = None
 
 
 def _plan_from_json(values: dict[str, Any]) -> FitPlan:
@@ -60,6 +62,7 @@ CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
         lambda classes: None if classes is None else classes.tolist(),
         lambda classes: None if classes is None else np.asarray(classes),
     ),
+    "stop_reason": (lambda reason: reason, lambda reason: reason),
 }
 
 
@@ -147,3 +150,34 @@ class FittedAttribute:
         raise AttributeError(
             f"{self.name} is a fitted attribute, set by fit; it cannot be assigned."
         )
+
+
+# The public fitted attributes, each a view of the fitted state.
+FITTED_ATTRIBUTES = {
+    "encoder_": FittedAttribute(lambda s: s.embedder.encoder),
+    "tokenizer_": FittedAttribute(lambda s: s.embedder.tokenizer),
+    "pooling_": FittedAttribute(lambda s: s.embedder.encoder.pooling),
+    "normalize_": FittedAttribute(lambda s: s.embedder.encoder.normalize),
+    "max_seq_length_": FittedAttribute(lambda s: s.embedder.max_seq_length),
+    "lowercase_": FittedAttribute(lambda s: s.embedder.lowercase),
+    "device_": FittedAttribute(lambda s: s.embedder.device),
+    "plan_": FittedAttribute(lambda s: s.plan),
+    "loss_": FittedAttribute(lambda s: s.plan.objective),
+    "input_kind_": FittedAttribute(lambda s: s.input_kind),
+    "history_": FittedAttribute(lambda s: s.history),
+    "stop_reason_": FittedAttribute(lambda s: s.stop_reason),
+    "n_truncated_": FittedAttribute(lambda s: s.n_truncated),
+    "embedding_dim_": FittedAttribute(lambda s: s.embedding_dim),
+    "classes_": FittedAttribute(lambda s: s.classes, optional=True),
+    "score_range_": FittedAttribute(
+        lambda s: s.plan.score_range if s.plan.objective == "cosine" else None, optional=True
+    ),
+}
+
+
+def with_fitted_attributes(cls: type) -> type:
+    """Class decorator: give ``cls`` every attribute of :data:`FITTED_ATTRIBUTES`."""
+    for name, attribute in FITTED_ATTRIBUTES.items():
+        attribute.__set_name__(cls, name)
+        setattr(cls, name, attribute)
+    return cls

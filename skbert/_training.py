@@ -4,19 +4,29 @@
 the training texts, draws every epoch's batches (:mod:`skbert._batching`), builds the loss
 (:func:`skbert._objectives.build_loss`) with the CPU's and the device's generators seeded
 from the plan, and trains. :func:`train` is the loop: one forward pass per batch embeds every
-column, the loss and its gradients follow, and with held-out rows each epoch ends with an
-evaluation (:mod:`skbert._validation`) that may stop training and restores the best weights.
+column, the loss and its gradients follow. With validation rows, the starting weights are
+scored, then every ``eval_steps`` steps and at the end of every epoch
+(:mod:`skbert._validation`); with early stopping the best weights, the starting ones
+included, are kept. The loop stops at a step boundary when the planned steps are done, when
+``max_time`` has passed, when early stopping or a callback says so, and writes checkpoints
+(:mod:`skbert._checkpoint`) from which a killed fit resumes.
 """
 
 from __future__ import annotations
 
 import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ._batching import Batch, schedule
+from ._checkpoint import Checkpoints, fingerprint
 from ._devices import seeded
 from ._encoder import SentenceEncoder, Tokens
 from ._objectives import build_loss
@@ -27,6 +37,7 @@ from .exceptions import warn_truncated
 if TYPE_CHECKING:
     from ._embedder import Embedder
     from ._plan import FitData, FitPlan
+    from ._progress import Progress
 
 
 def make_optimizer(
@@ -66,14 +77,6 @@ def make_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _progress(total: int, verbose: bool) -> Any:
-    if not verbose:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="fit", unit="step")
-
-
 def _forward(
     encoder: SentenceEncoder,
     tokens: Tokens,
@@ -92,21 +95,43 @@ def _target(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
     return () if batch.target is None else (torch.from_numpy(batch.target).to(device),)
 
 
+@dataclass
+class Outcome:
+    """What training produced besides the weights: its records and why it stopped.
+
+    ``stop_reason`` is ``"completed"`` (every epoch), ``"max_steps"``, ``"max_time"``,
+    ``"early_stopping"`` or ``"callback"``.
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str = "completed"
+    n_truncated: int = 0
+
+
 def fine_tune(
-    embedder: Embedder, plan: FitPlan, data: FitData, *, verbose: bool = False
-) -> tuple[list[dict[str, float]], int]:
+    embedder: Embedder,
+    plan: FitPlan,
+    data: FitData,
+    *,
+    progress: Progress | None = None,
+    snapshot: Callable[[list[dict[str, float]]], dict[str, Any]] | None = None,
+    checkpoint_dir: Path | None = None,
+    checkpoint_steps: int = 500,
+) -> Outcome:
     """Train ``embedder``'s encoder in place as ``plan`` says, on ``data``.
 
-    Returns
-    -------
-    history : list of dict
-        See :func:`train`.
-    n_truncated : int
-        Training texts longer than the embedder's ``max_seq_length``, which were cut.
+    ``progress`` and ``snapshot`` are handed to :func:`train`. With ``checkpoint_dir``, a
+    checkpoint is written every ``checkpoint_steps`` steps and a checkpoint of this very fit
+    found there is resumed from; it is removed when the fit ends. A checkpoint of another
+    fit is refused.
     """
     tokens = embedder.tokenize(data.training.texts)
     warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length, stacklevel=5)
     batches = schedule(data.training, plan, tokens.lengths)
+    checkpoints = None
+    if checkpoint_dir is not None:
+        made_by = fingerprint(plan, data, embedder.identity())
+        checkpoints = Checkpoints(checkpoint_dir, checkpoint_steps, made_by)
     classes = data.training.classes
     with seeded(embedder.device, plan.seed):
         loss_fn = build_loss(
@@ -115,8 +140,157 @@ def fine_tune(
             n_classes=None if classes is None else len(classes),
             normalize=embedder.encoder.normalize,
         )
-        history = train(embedder, loss_fn, tokens, batches, plan, data.validation, verbose)
-    return history, tokens.n_truncated
+        outcome = train(
+            embedder,
+            loss_fn,
+            tokens,
+            batches,
+            plan,
+            data.validation,
+            progress,
+            checkpoints,
+            snapshot,
+        )
+    if checkpoints is not None:
+        checkpoints.clear()
+    outcome.n_truncated = tokens.n_truncated
+    return outcome
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class _Loop:
+    """One run of the training loop, cut into the steps that :func:`train` takes in turn."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        loss_fn: nn.Module,
+        plan: FitPlan,
+        validation: ValidationSet | None,
+        checkpoints: Checkpoints | None,
+    ) -> None:
+        self.embedder, self.loss_fn, self.plan = embedder, loss_fn, plan
+        self.device = embedder.device
+        loss_fn.to(self.device)
+        self.optimizer = make_optimizer(
+            [embedder.encoder, loss_fn], plan.learning_rate, plan.weight_decay, self.device
+        )
+        self.rates = make_schedule(self.optimizer, plan.total_steps, plan.warmup_ratio)
+        self.parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=plan.precision == "float16")
+        self.stopping = None
+        if validation is not None:
+            patience = plan.n_iter_no_change if plan.early_stopping else None
+            self.stopping = EarlyStopping(validation, patience, plan.tol or 0.0)
+        self.checkpoints = checkpoints
+        self.outcome = Outcome()
+        self.first_step, self.elapsed = 0, 0.0
+
+    def resume(self) -> bool:
+        """Take up this fit's checkpoint, if there is one; return whether there was."""
+        state = None if self.checkpoints is None else self.checkpoints.load()
+        if state is None:
+            return False
+        self.embedder.encoder.load_state_dict(state["encoder"])
+        self.loss_fn.load_state_dict(state["loss_fn"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rates.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.stopping is not None:
+            self.stopping.load_state_dict(state["stopping"])
+        _set_rng_state(state["rng"], self.device)
+        self.outcome.history = state["history"]
+        self.first_step, self.elapsed = state["step"], state["elapsed"]
+        return True
+
+    def checkpoint(self, steps_run: int, elapsed: float) -> None:
+        assert self.checkpoints is not None
+        self.checkpoints.save(
+            {
+                "step": steps_run,
+                "encoder": self.embedder.encoder.state_dict(),
+                "loss_fn": self.loss_fn.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.rates.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "stopping": None if self.stopping is None else self.stopping.state_dict(),
+                "rng": _rng_state(self.device),
+                "history": self.outcome.history,
+                "elapsed": elapsed,
+            }
+        )
+
+    def step(self, tokens: Tokens, batch: Batch, epoch: int, step: int) -> float:
+        """Train on one batch; return its loss."""
+        encoder, device = self.embedder.encoder, self.device
+        with autocast(device, self.plan.precision):
+            columns = _forward(encoder, tokens, batch, pad_id=self.embedder.pad_id, device=device)
+            loss = self.loss_fn(*columns, *_target(batch, device))
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"The training loss became {value} at step {step} (epoch {epoch}). Lower "
+                "learning_rate, keep max_grad_norm set, or train in full precision."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.plan.max_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.parameters, self.plan.max_grad_norm)
+        learning_rate = self.optimizer.param_groups[0]["lr"]
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.rates.step()
+        self.outcome.history.append(
+            {"epoch": epoch, "step": step, "loss": value, "learning_rate": learning_rate}
+        )
+        return value
+
+    def evaluate(self, epoch: int, steps_run: int, progress: Progress | None) -> bool:
+        """Score the validation rows; return whether early stopping says stop."""
+        stopping = self.stopping
+        assert stopping is not None
+        value, reason = evaluate(
+            self.embedder,
+            self.loss_fn,
+            stopping.validation,
+            batch_size=self.plan.batch_size,
+            precision=self.plan.precision,
+            seed=self.plan.seed,
+        )
+        name = stopping.validation.record_name
+        self.outcome.history.append({"epoch": epoch, "steps_run": steps_run, name: value})
+        if progress is not None:
+            progress.evaluated(name, value)
+        when = "of the starting weights" if steps_run == 0 else f"after step {steps_run}"
+        return stopping.update(value, reason, self.embedder.encoder, steps_run, when)
+
+    def finish(self) -> None:
+        """Keep the best weights seen, if early stopping says so."""
+        stopping = self.stopping
+        if stopping is None or not self.plan.early_stopping:
+            return
+        stopping.restore(self.embedder.encoder)
+        if stopping.best_step == 0 and any("loss" in r for r in self.outcome.history):
+            warnings.warn(
+                "Fine-tuning never improved on the validation score of the starting "
+                "weights, so they are kept: the fitted encoder is the one fit started from. "
+                "See history_ for the scores.",
+                UserWarning,
+                stacklevel=5,
+            )
 
 
 def train(
@@ -126,8 +300,10 @@ def train(
     batches: list[list[Batch]],
     plan: FitPlan,
     validation: ValidationSet | None = None,
-    verbose: bool = False,
-) -> list[dict[str, float]]:
+    progress: Progress | None = None,
+    checkpoints: Checkpoints | None = None,
+    snapshot: Callable[[list[dict[str, float]]], dict[str, Any]] | None = None,
+) -> Outcome:
     """Fine-tune ``embedder.encoder`` in place on ``batches``, one list per epoch.
 
     Parameters
@@ -139,90 +315,76 @@ def train(
     tokens : Tokens
         The tokenized texts that batches index into.
     batches : list of list of Batch
-        Each epoch's batches; every column of a batch is embedded in one forward pass.
+        Each epoch's batches; every column of a batch is embedded in one forward pass. The
+        first ``plan.total_steps`` of them run.
     plan : FitPlan
-        Learning rate, schedule, clipping, precision, early-stopping rule.
+        Learning rate, schedule, clipping, precision, budgets, validation rules.
     validation : ValidationSet or None, default=None
-        Held-out rows scored after every epoch; training stops early by the plan's rule,
-        and the weights of the best epoch are restored at the end.
-    verbose : bool, default=False
-        Show a progress bar with the running loss.
+        Rows scored before training, every ``plan.eval_steps`` steps and after every epoch;
+        with ``plan.early_stopping``, training stops by its rule and the best weights are
+        kept.
+    progress : Progress or None, default=None
+        Receives every step, evaluation and epoch end; a callback may stop training.
+    checkpoints : Checkpoints or None, default=None
+        Where to write checkpoints, and resume from one.
+    snapshot : callable or None, default=None
+        Given the history so far, the fitted attributes for callbacks at an epoch's end.
 
     Returns
     -------
-    history : list of dict
-        One record per step: ``epoch``, ``step``, ``loss``, ``learning_rate``; with
-        validation, one record per epoch: ``epoch`` and ``validation_loss`` (or
-        ``validation_score``).
+    outcome : Outcome
+        ``history``: one record per step (``epoch``, ``step``, ``loss``,
+        ``learning_rate``) and one per evaluation (``epoch``, ``steps_run`` and
+        ``validation_loss`` or ``validation_score``); ``stop_reason``.
 
     Raises
     ------
     FloatingPointError
         If the loss stops being finite; the message names the step and remedies.
     """
-    encoder, device = embedder.encoder, embedder.device
-    total = sum(len(epoch) for epoch in batches)
-    loss_fn.to(device)
-    optimizer = make_optimizer([encoder, loss_fn], plan.learning_rate, plan.weight_decay, device)
-    rates = make_schedule(optimizer, total, plan.warmup_ratio)
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    scaler = torch.amp.GradScaler(device.type, enabled=plan.precision == "float16")
-    stopping = None
-    if validation is not None:
-        stopping = EarlyStopping(validation, plan.n_iter_no_change, plan.tol)
-    history: list[dict[str, float]] = []
-    bar = _progress(total, verbose)
-    running = 0.0
-    step = 0
-    encoder.train()
+    loop = _Loop(embedder, loss_fn, plan, validation, checkpoints)
+    steps = [(epoch, batch) for epoch, part in enumerate(batches) for batch in part]
+    steps = steps[: plan.total_steps]
+    resumed = loop.resume()
+    outcome = loop.outcome
+    if len(steps) < sum(len(part) for part in batches):
+        outcome.stop_reason = "max_steps"
+    if loop.stopping is not None and not resumed and steps:
+        loop.evaluate(0, 0, progress)  # the starting weights: fine-tuning must beat them
+    started = time.monotonic() - loop.elapsed
+    if progress is not None:
+        progress.start(plan, loop.first_step)
+    embedder.encoder.train()
     loss_fn.train()
     try:
-        for epoch, epoch_batches in enumerate(batches):
-            for batch in epoch_batches:
-                with autocast(device, plan.precision):
-                    columns = _forward(
-                        encoder, tokens, batch, pad_id=embedder.pad_id, device=device
-                    )
-                    loss = loss_fn(*columns, *_target(batch, device))
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"The training loss became {value} at step {step} (epoch {epoch}). "
-                        "Lower learning_rate, keep max_grad_norm set, or train in full "
-                        "precision."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if plan.max_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(parameters, plan.max_grad_norm)
-                learning_rate = optimizer.param_groups[0]["lr"]
-                scaler.step(optimizer)
-                scaler.update()
-                rates.step()
-                history.append(
-                    {"epoch": epoch, "step": step, "loss": value, "learning_rate": learning_rate}
-                )
-                if bar is not None:
-                    running = value if step == 0 else 0.9 * running + 0.1 * value
-                    bar.update()
-                    bar.set_postfix(loss=f"{running:.4f}")
-                step += 1
-            if stopping is not None:
-                value, reason = evaluate(
-                    embedder,
-                    loss_fn,
-                    stopping.validation,
-                    batch_size=plan.batch_size,
-                    precision=plan.precision,
-                )
-                history.append({"epoch": epoch, stopping.validation.record_name: value})
-                if stopping.update(value, reason, encoder, f"after epoch {epoch}"):
-                    break
-        if stopping is not None:
-            stopping.restore(encoder)
+        for step in range(loop.first_step, len(steps)):
+            epoch, batch = steps[step]
+            if progress is not None and (step == loop.first_step or steps[step - 1][0] != epoch):
+                progress.epoch_begin(sum(1 for e, _ in steps[step:] if e == epoch))
+            value = loop.step(tokens, batch, epoch, step)
+            if progress is not None:
+                progress.step(value)
+            epoch_ends = step + 1 == len(steps) or steps[step + 1][0] != epoch
+            every = plan.eval_steps
+            stop = None
+            if loop.stopping is not None and (epoch_ends or (every and (step + 1) % every == 0)):
+                stop = "early_stopping" if loop.evaluate(epoch, step + 1, progress) else None
+            if (
+                epoch_ends
+                and progress is not None
+                and snapshot is not None
+                and progress.epoch_end(embedder.encoder, lambda: snapshot(outcome.history))
+            ):
+                stop = stop or "callback"
+            elapsed = time.monotonic() - started
+            if stop is None and plan.max_time is not None and elapsed >= plan.max_time:
+                stop = "max_time"
+            if stop is not None:
+                outcome.stop_reason = stop
+                break
+            if checkpoints is not None and checkpoints.due(step) and step + 1 < len(steps):
+                loop.checkpoint(step + 1, elapsed)
+        loop.finish()
     finally:
-        if bar is not None:
-            bar.close()
-        encoder.eval()
-    return history
+        embedder.encoder.eval()
+    return outcome

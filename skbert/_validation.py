@@ -1,9 +1,16 @@
-"""Held-out rows scored during training, and early stopping on their score.
+"""Validation rows scored during training, and early stopping on their score.
 
-The held-out texts are embedded by the fit's :class:`~skbert._embedder.Embedder`, as
-``transform`` would embed them, and scored with the data's measure: Spearman's correlation
-between cosine similarity and gold scores for scored pairs (what ``score`` returns), else
-the objective's mean loss over batches drawn once, so every evaluation sees the same rows.
+The rows are ``X_val`` or the held-out ``validation_fraction`` of ``X``. They are embedded by
+the fit's :class:`~skbert._embedder.Embedder`, as ``transform`` would embed them, and scored
+with the data's natural measure:
+
+- scored pairs: Spearman's correlation between cosine similarity and the gold scores, what
+  ``score`` returns (higher is better);
+- labelled texts: the accuracy of the nearest class centroid, the centroids taken from at
+  most 2,048 training texts (higher is better);
+- labelled pairs: the accuracy of a logistic regression on the pair features
+  ``[u, v, |u - v|]`` of at most 2,048 training pairs (higher is better);
+- anything else: the objective's mean loss over batches drawn once (lower is better).
 """
 
 from __future__ import annotations
@@ -18,41 +25,95 @@ import torch
 from torch import nn
 
 from ._batching import Batch, epoch_batches
+from ._features import pair_features
 from ._inputs import TextColumns
 from ._metrics import pair_cosine, spearman
 from ._training_set import TrainingSet, training_set
+from .pairs import encode_labels
 
 if TYPE_CHECKING:
     from ._embedder import Embedder
     from ._plan import FitPlan
 
+PROBE_ROWS = 2048  # training rows a probe learns from, at most
+_PROBE_PARTS = ("u", "v", "abs_diff")
+
 
 @dataclass(frozen=True)
 class ValidationSet:
-    """Held-out texts, and the batches (rows and targets) scored on them.
+    """Validation rows, and what they are scored with.
 
-    ``metric`` is ``"spearman"`` (one batch of pairs with their raw gold scores; higher is
-    better) or ``"loss"`` (the objective's batches; lower is better).
+    ``texts`` is the pool every row indexes into. ``batches`` are the scored rows: the
+    objective's batches for ``metric="loss"``; one batch of pairs with their gold scores for
+    ``"spearman"``; one batch of texts or pairs with their class codes for ``"accuracy"``,
+    whose probe learns from the training rows in ``reference``.
     """
 
     texts: list[str]
     metric: str
     batches: tuple[Batch, ...]
+    reference: Batch | None = None
 
     @property
     def record_name(self) -> str:
         """Key of the value in the history records."""
-        return "validation_score" if self.metric == "spearman" else "validation_loss"
+        return "validation_loss" if self.metric == "loss" else "validation_score"
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger value is an improvement."""
+        return self.metric != "loss"
+
+
+def _probe_rows(labels: np.ndarray, seed: int) -> np.ndarray:
+    """At most :data:`PROBE_ROWS` rows, every class kept, in proportion to its size."""
+    if len(labels) <= PROBE_ROWS:
+        return np.arange(len(labels))
+    rng = np.random.default_rng([seed, 2])
+    classes, counts = np.unique(labels, return_counts=True)
+    rows = [
+        rng.permutation(np.flatnonzero(labels == c))[: max(1, PROBE_ROWS * n // len(labels))]
+        for c, n in zip(classes, counts, strict=True)
+    ]
+    return np.sort(np.concatenate(rows))
+
+
+def _accuracy_set(
+    plan: FitPlan, X: TextColumns, y: np.ndarray, X_train: TextColumns, y_train: np.ndarray
+) -> ValidationSet:
+    classes, train_codes = encode_labels(y_train)
+    codes = encode_labels(y, classes)[1]
+    probe = _probe_rows(train_codes, plan.seed)
+    texts, index = X.flat()
+    probe_texts, probe_index = X_train.subset(probe).flat()
+    return ValidationSet(
+        texts + probe_texts,
+        "accuracy",
+        (Batch(index, codes),),
+        Batch(probe_index + len(texts), train_codes[probe]),
+    )
 
 
 def validation_set(
-    plan: FitPlan, X: TextColumns, y: np.ndarray | None, training: TrainingSet
+    plan: FitPlan,
+    X: TextColumns,
+    y: np.ndarray | None,
+    X_train: TextColumns,
+    y_train: np.ndarray | None,
+    training: TrainingSet,
 ) -> ValidationSet:
-    """Encode the held-out rows ``(X, y)`` as ``training`` was (scored pairs keep raw scores)."""
+    """Encode the validation rows ``(X, y)`` for ``plan.validation_metric``.
+
+    ``X_train`` and ``y_train`` are the training rows, which the accuracy probes learn from;
+    ``training`` the training set, whose classes and score range the loss reuses.
+    """
     if plan.validation_metric == "spearman":
         assert y is not None
         texts, index = X.flat()
         return ValidationSet(texts, "spearman", (Batch(index, np.asarray(y, np.float64)),))
+    if plan.validation_metric == "accuracy":
+        assert y is not None and y_train is not None
+        return _accuracy_set(plan, X, y, X_train, y_train)
     held = training_set(
         plan.objective,
         X,
@@ -66,6 +127,43 @@ def validation_set(
     return ValidationSet(held.texts, "loss", tuple(batches))
 
 
+def _accuracy(embeddings: np.ndarray, validation: ValidationSet, seed: int) -> float:
+    (batch,) = validation.batches
+    reference = validation.reference
+    assert reference is not None
+    if batch.index.shape[1] == 1:  # texts: the nearest class centroid, by cosine
+        unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        n_classes = int(max(reference.target.max(), batch.target.max())) + 1
+        centroids = np.zeros((n_classes, unit.shape[1]))
+        np.add.at(centroids, reference.target, unit[reference.index[:, 0]])
+        predicted = np.argmax(unit[batch.index[:, 0]] @ centroids.T, axis=1)
+        return float(np.mean(predicted == batch.target))
+    from sklearn.linear_model import LogisticRegression
+
+    def features(rows: np.ndarray) -> np.ndarray:
+        u, v = (torch.from_numpy(embeddings[rows[:, c]]) for c in (0, 1))
+        return pair_features(u, v, _PROBE_PARTS).numpy()
+
+    probe = LogisticRegression(max_iter=1000, random_state=seed)
+    probe.fit(features(reference.index), reference.target)
+    return float(probe.score(features(batch.index), batch.target))
+
+
+def _mean_loss(
+    embeddings: np.ndarray, validation: ValidationSet, loss_fn: nn.Module, device: torch.device
+) -> float:
+    total = 0.0
+    with torch.inference_mode():
+        for batch in validation.batches:
+            columns = [
+                torch.from_numpy(embeddings[batch.index[:, c]]).to(device)
+                for c in range(batch.index.shape[1])
+            ]
+            target = [] if batch.target is None else [torch.from_numpy(batch.target).to(device)]
+            total += loss_fn(*columns, *target).item() * len(batch)
+    return total / sum(len(batch) for batch in validation.batches)
+
+
 def evaluate(
     embedder: Embedder,
     loss_fn: nn.Module,
@@ -73,13 +171,14 @@ def evaluate(
     *,
     batch_size: int,
     precision: str,
+    seed: int = 0,
 ) -> tuple[float, str | None]:
-    """Score the held-out rows with the encoder in evaluation mode (no dropout).
+    """Score the validation rows with the encoder in evaluation mode (no dropout).
 
     Returns
     -------
     value : float
-        Spearman's correlation, or the mean loss; NaN when undefined.
+        Spearman's correlation, an accuracy, or the mean loss; NaN when undefined.
     reason : str or None
         Why ``value`` is NaN.
     """
@@ -95,19 +194,11 @@ def evaluate(
             (batch,) = validation.batches
             u, v = embeddings[batch.index[:, 0]], embeddings[batch.index[:, 1]]
             return spearman(pair_cosine(u, v), batch.target)
-        total = 0.0
-        with torch.inference_mode():
-            for batch in validation.batches:
-                columns = [
-                    torch.from_numpy(embeddings[batch.index[:, c]]).to(embedder.device)
-                    for c in range(batch.index.shape[1])
-                ]
-                target = [] if batch.target is None else [torch.from_numpy(batch.target)]
-                loss = loss_fn(*columns, *(t.to(embedder.device) for t in target))
-                total += loss.item() * len(batch)
-        value = total / sum(len(batch) for batch in validation.batches)
+        if validation.metric == "accuracy":
+            return _accuracy(embeddings, validation, seed), None
+        value = _mean_loss(embeddings, validation, loss_fn, embedder.device)
         if not math.isfinite(value):
-            return math.nan, "the objective's loss on the held-out rows is not finite"
+            return math.nan, "the objective's loss on the validation rows is not finite"
         return value, None
     finally:
         encoder.train(was_training)
@@ -115,30 +206,35 @@ def evaluate(
 
 
 class EarlyStopping:
-    """Counts evaluations without improvement and keeps a CPU copy of the best weights.
+    """Tracks the validation values, the best one and its weights, and when to stop.
 
     Parameters
     ----------
     validation : ValidationSet
         What is scored; its metric says whether higher or lower is better.
-    n_iter_no_change : int
+    n_iter_no_change : int or None
         Stop after this many evaluations in a row that do not improve on the best value by
-        more than ``tol``.
+        more than ``tol``; None never stops (the values are only recorded).
     tol : float
         Smallest change that counts as an improvement.
     """
 
-    def __init__(self, validation: ValidationSet, n_iter_no_change: int, tol: float) -> None:
+    def __init__(
+        self, validation: ValidationSet, n_iter_no_change: int | None, tol: float
+    ) -> None:
         self.validation = validation
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
-        self.sign = -1.0 if validation.metric == "spearman" else 1.0  # compare as "lower wins"
+        self.sign = -1.0 if validation.higher_is_better else 1.0  # compare as "lower wins"
         self.best = math.inf
+        self.best_step = -1
         self.state: dict[str, torch.Tensor] | None = None
         self.no_improvement = 0
 
-    def update(self, value: float, reason: str | None, encoder: nn.Module, when: str) -> bool:
-        """Record the value measured ``when``; return whether training should stop.
+    def update(
+        self, value: float, reason: str | None, encoder: nn.Module, step: int, when: str
+    ) -> bool:
+        """Record the value measured after ``step`` steps; return whether to stop.
 
         A NaN never counts as an improvement; a warning says why it happened.
         """
@@ -147,20 +243,36 @@ class EarlyStopping:
                 f"The {self.validation.record_name.replace('_', ' ')} {when} is undefined "
                 f"(NaN): {reason}. It does not count as an improvement.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
             self.no_improvement += 1
-            return self.no_improvement >= self.n_iter_no_change
-        signed = self.sign * value
-        self.no_improvement = 0 if signed < self.best - self.tol else self.no_improvement + 1
-        if signed < self.best:
-            self.best = signed
-            self.state = {
-                k: t.detach().to("cpu", copy=True) for k, t in encoder.state_dict().items()
-            }
-        return self.no_improvement >= self.n_iter_no_change
+        else:
+            signed = self.sign * value
+            improved = signed < self.best - self.tol
+            self.no_improvement = 0 if improved else self.no_improvement + 1
+            if signed < self.best:
+                self.best, self.best_step = signed, step
+                if self.n_iter_no_change is not None:
+                    self.state = {
+                        k: t.detach().to("cpu", copy=True) for k, t in encoder.state_dict().items()
+                    }
+        return self.n_iter_no_change is not None and self.no_improvement >= self.n_iter_no_change
 
     def restore(self, encoder: nn.Module) -> None:
         """Load the best weights seen back into ``encoder``."""
         if self.state is not None:
             encoder.load_state_dict(self.state)
+
+    def state_dict(self) -> dict:
+        """Everything a resumed fit needs to go on deciding as this one would."""
+        return {
+            "best": self.best,
+            "best_step": self.best_step,
+            "no_improvement": self.no_improvement,
+            "state": self.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take up a state from :meth:`state_dict`."""
+        self.best, self.best_step = state["best"], state["best_step"]
+        self.no_improvement, self.state = state["no_improvement"], state["state"]

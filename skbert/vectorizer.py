@@ -9,6 +9,7 @@ This module is the scikit-learn face: the parameters and their documentation, an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -26,18 +27,22 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _persistence
 from ._devices import resolve_device
-from ._embedder import load_embedder
+from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
 from ._features import pair_features
 from ._inputs import check_scores, check_texts
 from ._metrics import pair_cosine, spearman
 from ._plan import PARAMETER_CONSTRAINTS, check_dims, make_plan
-from ._state import FittedAttribute, FittedState
+from ._progress import CallbackSupportMixin, Progress
+from ._state import FittedState, with_fitted_attributes
 from ._training import fine_tune
 from .exceptions import warn_truncated
 
 
-class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+@with_fitted_attributes
+class SBERTVectorizer(
+    CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Sentence-BERT embeddings, fine-tuned on your labels, as a scikit-learn transformer.
 
     ``fit`` fine-tunes a pretrained transformer as a siamese network (Reimers & Gurevych,
@@ -100,15 +105,27 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Matryoshka training: the loss summed over the first ``k`` dimensions for each
         ``k``, e.g. ``(384, 128, 64)``. Not with ``"softmax"``.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified), score them after each
-        epoch (Spearman for scored pairs, else the loss), stop after ``n_iter_no_change``
-        epochs without an improvement over ``tol``, and keep the best epoch's weights.
+        Score the validation rows (``X_val``, else ``validation_fraction`` of the rows),
+        stop after ``n_iter_no_change`` evaluations without an improvement over ``tol``,
+        and keep the best weights, the starting ones included.
     validation_fraction : float, default=0.1
-        Share of the rows held out for early stopping.
+        Share of the rows held out for early stopping when ``X_val`` is not given.
     n_iter_no_change : int, default=2
-        Epochs without improvement before training stops, with ``early_stopping``.
+        Evaluations without improvement before training stops, with ``early_stopping``.
     tol : float, default=1e-4
-        Smallest change of the validation loss (or score) counted as an improvement.
+        Smallest change of the validation score (or loss) counted as an improvement.
+    eval_steps : int or None, default=None
+        Score the validation rows every ``eval_steps`` steps too; None: after each epoch.
+    max_steps : int or None, default=None
+        Stop after this many steps; the learning-rate schedule is planned for them.
+    max_time : float or None, default=None
+        Stop at the first step boundary after this many seconds of training.
+    checkpoint_dir : str, os.PathLike or None, default=None
+        Write checkpoints here; fitting again after a crash resumes from the last one.
+    checkpoint_steps : int, default=500
+        Steps between checkpoints.
+    warm_start : bool, default=False
+        Continue training the fitted encoder instead of loading ``model`` again.
     max_seq_length : int or None, default=None
         Longest input in tokens; longer texts are cut. None: the model's limit.
     device : str, default="auto"
@@ -147,8 +164,11 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     input_kind_ : {"texts", "pairs", "triplets"}
         What ``fit`` received; feature names describe the output of this kind.
     history_ : list of dict
-        A record per step (``epoch``, ``step``, ``loss``, ``learning_rate``) and, with
-        held-out rows, per evaluation (``validation_loss`` or ``validation_score``).
+        A record per step (``epoch``, ``step``, ``loss``, ``learning_rate``) and per
+        evaluation (``steps_run`` and ``validation_score`` or ``validation_loss``).
+    stop_reason_ : str or None
+        Why training stopped: ``"completed"``, ``"max_steps"``, ``"max_time"``,
+        ``"early_stopping"`` or ``"callback"`` (None: nothing was trained).
     n_truncated_ : int
         Training texts longer than ``max_seq_length_`` tokens, cut (a
         :class:`~skbert.TruncationWarning` says so too).
@@ -190,25 +210,6 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = PARAMETER_CONSTRAINTS
 
-    # Fitted attributes: read-only views of the one state that ``fit`` swaps in whole.
-    encoder_ = FittedAttribute(lambda s: s.embedder.encoder)
-    tokenizer_ = FittedAttribute(lambda s: s.embedder.tokenizer)
-    pooling_ = FittedAttribute(lambda s: s.embedder.encoder.pooling)
-    normalize_ = FittedAttribute(lambda s: s.embedder.encoder.normalize)
-    max_seq_length_ = FittedAttribute(lambda s: s.embedder.max_seq_length)
-    lowercase_ = FittedAttribute(lambda s: s.embedder.lowercase)
-    device_ = FittedAttribute(lambda s: s.embedder.device)
-    plan_ = FittedAttribute(lambda s: s.plan)
-    loss_ = FittedAttribute(lambda s: s.plan.objective)
-    input_kind_ = FittedAttribute(lambda s: s.input_kind)
-    history_ = FittedAttribute(lambda s: s.history)
-    n_truncated_ = FittedAttribute(lambda s: s.n_truncated)
-    embedding_dim_ = FittedAttribute(lambda s: s.embedding_dim)
-    classes_ = FittedAttribute(lambda s: s.classes, optional=True)
-    score_range_ = FittedAttribute(
-        lambda s: s.plan.score_range if s.plan.objective == "cosine" else None, optional=True
-    )
-
     def __init__(
         self,
         model: str | os.PathLike = DEFAULT_MODEL,
@@ -235,6 +236,12 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 2,
         tol: float = 1e-4,
+        eval_steps: int | None = None,
+        max_steps: int | None = None,
+        max_time: float | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_steps: int = 500,
+        warm_start: bool = False,
         max_seq_length: int | None = None,
         device: str = "auto",
         precision: str = "float32",
@@ -267,6 +274,12 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.eval_steps = eval_steps
+        self.max_steps = max_steps
+        self.max_time = max_time
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_steps = checkpoint_steps
+        self.warm_start = warm_start
         self.max_seq_length = max_seq_length
         self.device = device
         self.precision = precision
@@ -277,7 +290,9 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.allow_pickle = allow_pickle
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None) -> SBERTVectorizer:
+    def fit(
+        self, X: Any, y: Any = None, *, X_val: Any = None, y_val: Any = None
+    ) -> SBERTVectorizer:
         """Fine-tune the encoder on ``(X, y)`` with the chosen objective.
 
         Parameters
@@ -289,6 +304,12 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Class labels (of texts or of pairs) or real-valued scores (of pairs); None for
             triplets, for pairs of paraphrases (``"mnrl"``), or for texts, which are then
             embedded without fine-tuning unless ``loss="simcse"``.
+        X_val, y_val : default=None
+            Validation rows of the same kind as ``X`` and ``y``, scored during training
+            (see ``early_stopping`` and ``eval_steps``) with their natural measure:
+            Spearman's correlation for scored pairs, a probe's accuracy for labels, else
+            the loss. Routed by metadata routing (``set_fit_request(X_val=True,
+            y_val=True)``).
 
         Returns
         -------
@@ -298,31 +319,61 @@ class SBERTVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         params = self.get_params()
         device = resolve_device(self.device)
-        plan, data = make_plan(params, X, y)
-        embedder = load_embedder(
-            str(self.model),
-            device=device,
-            pooling=self.pooling,
-            normalize=self.normalize,
-            max_seq_length=self.max_seq_length,
-            trust_remote_code=self.trust_remote_code,
-            allow_pickle=self.allow_pickle,
-        )
+        plan, data = make_plan(params, X, y, X_val, y_val)
+        progress = Progress(self, X, y, verbose=bool(self.verbose))
+        embedder = self._start(device)
         check_dims(params, embedder.dim)
-        history: list[dict[str, float]] = []
-        n_truncated = 0
+        classes = data.training.classes if plan.objective == "softmax" else None
+
+        def state(history: list[dict[str, float]]) -> FittedState:
+            dim = self.truncate_dim or embedder.dim
+            return FittedState(embedder, plan, data.input_kind, history, 0, dim, classes)
+
+        outcome = None
         if plan.objective is not None:
-            history, n_truncated = fine_tune(embedder, plan, data, verbose=bool(self.verbose))
-        self._fitted = FittedState(
-            embedder,
-            plan,
-            data.input_kind,
-            history,
-            n_truncated,
-            embedding_dim=self.truncate_dim or embedder.dim,
-            classes=data.training.classes if plan.objective == "softmax" else None,
+            outcome = fine_tune(
+                embedder,
+                plan,
+                data,
+                progress=progress,
+                snapshot=lambda history: {"_fitted": state(history), "cache_embeddings": False},
+                checkpoint_dir=None if self.checkpoint_dir is None else Path(self.checkpoint_dir),
+                checkpoint_steps=self.checkpoint_steps,
+            )
+        fitted = dataclasses.replace(
+            state([] if outcome is None else outcome.history),
+            n_truncated=0 if outcome is None else outcome.n_truncated,
+            stop_reason=None if outcome is None else outcome.stop_reason,
         )
+        progress.close({"_fitted": fitted})
+        self._fitted = fitted
         return self
+
+    def _start(self, device: torch.device) -> Embedder:
+        """Return the embedder to train: a copy of the fitted one, or ``model`` loaded."""
+        if not (self.warm_start and "_fitted" in vars(self)):
+            return load_embedder(
+                str(self.model),
+                device=device,
+                pooling=self.pooling,
+                normalize=self.normalize,
+                max_seq_length=self.max_seq_length,
+                trust_remote_code=self.trust_remote_code,
+                allow_pickle=self.allow_pickle,
+            )
+        fitted = self._fitted.embedder
+        for name, wanted, has in (
+            ("pooling", self.pooling, fitted.encoder.pooling),
+            ("normalize", self.normalize, fitted.encoder.normalize),
+            ("max_seq_length", self.max_seq_length, fitted.max_seq_length),
+        ):
+            if wanted not in ("auto", None, has):
+                raise ValueError(
+                    f"warm_start=True continues the fitted encoder, which has {name}={has!r}, "
+                    f"but {name}={wanted!r} now; set {name} back, or warm_start=False to "
+                    "start from model afresh."
+                )
+        return fitted.copy(device)
 
     def __sklearn_is_fitted__(self) -> bool:
         return "_fitted" in vars(self)

@@ -160,8 +160,19 @@ def test_early_stopping_holds_out_a_stratified_disjoint_part():
         "contrastive", TEXTS, LABELS, early_stopping=True, validation_fraction=0.5
     )
     assert (plan.n_train, plan.n_validation) == (6, 6)
-    assert set(data.training.texts).isdisjoint(data.validation.texts)
-    assert plan.validation_metric == "loss" and plan.n_iter_no_change == 2
+    (scored,) = data.validation.batches
+    held = [data.validation.texts[i] for i in scored.index[:, 0]]
+    assert set(data.training.texts).isdisjoint(held) and sorted(scored.target) == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+    ]
+    assert plan.validation_metric == "accuracy" and plan.n_iter_no_change == 2
+    probe = [data.validation.texts[i] for i in data.validation.reference.index[:, 0]]
+    assert probe == data.training.texts  # the centroids come from the training texts
 
 
 def test_a_split_too_small_for_the_classes_names_the_fix():

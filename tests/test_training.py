@@ -64,13 +64,39 @@ def setup(tiny_model, **params):
     return embedder, tokens, plan, data.training.index, data.training.target
 
 
+def run_epochs(embedder, loss_fn, tokens, epochs, plan, *args, **kwargs):
+    """``train`` on ``epochs`` (lists of batches), planned for all of their steps."""
+    plan = dataclasses.replace(plan, total_steps=sum(len(e) for e in epochs))
+    return train(embedder, loss_fn, tokens, epochs, plan, *args, **kwargs)
+
+
 def test_train_runs_every_epoch_of_batches_in_order(tiny_model):
     embedder, tokens, plan, index, target = setup(tiny_model)
     epoch = [Batch(index[:3], target[:3]), Batch(index[3:], target[3:])]
-    history = train(embedder, CosineSimilarityLoss(), tokens, [epoch] * 3, plan)
-    assert [r["epoch"] for r in history] == [0, 0, 1, 1, 2, 2]
-    assert [r["step"] for r in history] == list(range(6))
-    assert not embedder.encoder.training
+    outcome = run_epochs(embedder, CosineSimilarityLoss(), tokens, [epoch] * 3, plan)
+    assert [r["epoch"] for r in outcome.history] == [0, 0, 1, 1, 2, 2]
+    assert [r["step"] for r in outcome.history] == list(range(6))
+    assert outcome.stop_reason == "completed" and not embedder.encoder.training
+
+
+def test_max_steps_stops_there_with_the_schedule_planned_for_them(tiny_model):
+    embedder, tokens, plan, index, target = setup(tiny_model)
+    epoch = [Batch(index[:3], target[:3]), Batch(index[3:], target[3:])]
+    plan = dataclasses.replace(plan, total_steps=3, warmup_ratio=0.0)
+    outcome = train(embedder, CosineSimilarityLoss(), tokens, [epoch] * 3, plan)
+    rates = [r["learning_rate"] for r in outcome.history]
+    assert len(rates) == 3 and outcome.stop_reason == "max_steps"
+    assert rates == pytest.approx([plan.learning_rate * f for f in (1, 2 / 3, 1 / 3)])
+
+
+def test_max_time_stops_at_a_step_boundary(tiny_model, monkeypatch):
+    embedder, tokens, plan, index, target = setup(tiny_model)
+    clock = iter(range(0, 1000, 10))  # every reading of the clock is 10 s later
+    monkeypatch.setattr(_training.time, "monotonic", lambda: next(clock))
+    plan = dataclasses.replace(plan, max_time=25.0)
+    epoch = [Batch(index[:3], target[:3]), Batch(index[3:], target[3:])]
+    outcome = run_epochs(embedder, CosineSimilarityLoss(), tokens, [epoch] * 3, plan)
+    assert outcome.stop_reason == "max_time" and len(outcome.history) == 3
 
 
 def test_single_column_batches_train_with_their_targets(tiny_model):
@@ -82,9 +108,8 @@ def test_single_column_batches_train_with_their_targets(tiny_model):
             seen.append((embeddings.shape, labels.tolist()))
             return embeddings.pow(2).mean()
 
-    train(
-        embedder, Loss(), tokens, [[Batch(np.array([[0], [1], [2]]), np.array([5, 5, 6]))]], plan
-    )
+    epochs = [[Batch(np.array([[0], [1], [2]]), np.array([5, 5, 6]))]]
+    run_epochs(embedder, Loss(), tokens, epochs, plan)
     assert seen == [(torch.Size([3, 32]), [5, 5, 6])]
 
 
@@ -96,17 +121,18 @@ def test_a_non_finite_loss_stops_with_the_step_and_remedies(tiny_model):
             return (u * float("inf")).sum()
 
     with pytest.raises(FloatingPointError, match=r"became (nan|inf) at step 0.*learning_rate"):
-        train(embedder, Exploding(), tokens, [[Batch(index, target)]], plan)
+        run_epochs(embedder, Exploding(), tokens, [[Batch(index, target)]], plan)
 
 
-# -- early stopping with scripted validation values ------------------------------------------
+# -- validation with scripted values ---------------------------------------------------------
 
 
-def scripted(monkeypatch, embedder, values, metric="loss", **rule):
-    """Validation whose values are ``values`` in turn; records the weights at each one."""
+def scripted(monkeypatch, values, metric="loss"):
+    """Validation whose values are ``values`` in turn (the first scores the starting
+    weights); records the weights at each one."""
     seen = []
 
-    def fake_evaluate(embedder, loss_fn, validation, *, batch_size, precision):
+    def fake_evaluate(embedder, loss_fn, validation, *, batch_size, precision, seed):
         seen.append({k: v.clone() for k, v in embedder.encoder.state_dict().items()})
         value = values[len(seen) - 1]
         return value, None if np.isfinite(value) else "scripted"
@@ -116,63 +142,106 @@ def scripted(monkeypatch, embedder, values, metric="loss", **rule):
 
 
 def run(embedder, tokens, plan, index, target, epochs, validation, **rule):
-    plan = dataclasses.replace(plan, **{"n_iter_no_change": 100, "tol": 0.0, **rule})
+    rule = {"early_stopping": True, "n_iter_no_change": 100, "tol": 0.0, **rule}
+    plan = dataclasses.replace(plan, total_steps=epochs, **rule)
     return train(
         embedder, CosineSimilarityLoss(), tokens, [[Batch(index, target)]] * epochs, plan,
         validation,
     )  # fmt: skip
 
 
-def test_early_stopping_restores_the_weights_of_the_best_epoch(tiny_model, monkeypatch):
+def scores(outcome, name="validation_loss"):
+    return [r[name] for r in outcome.history if name in r]
+
+
+def test_the_starting_weights_are_scored_then_every_epoch(tiny_model, monkeypatch):
     embedder, tokens, plan, index, target = setup(tiny_model)
-    values = [0.5, 0.3, 0.4, 0.6]
-    validation, seen = scripted(monkeypatch, embedder, values)
-    history = run(embedder, tokens, plan, index, target, 4, validation)
-    assert [r["validation_loss"] for r in history if "validation_loss" in r] == values
+    validation, _ = scripted(monkeypatch, [0.9, 0.5, 0.4])
+    outcome = run(embedder, tokens, plan, index, target, 2, validation)
+    runs = [r["steps_run"] for r in outcome.history if "steps_run" in r]
+    assert scores(outcome) == [0.9, 0.5, 0.4] and runs == [0, 1, 2]
+
+
+def test_eval_steps_scores_between_epoch_ends_too(tiny_model, monkeypatch):
+    embedder, tokens, plan, index, target = setup(tiny_model)
+    validation, _ = scripted(monkeypatch, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    epoch = [Batch(index[:2], target[:2]), Batch(index[2:5], target[2:5]), Batch(index[5:])]
+    epoch[2] = Batch(index[5:], target[5:])
+    plan = dataclasses.replace(plan, total_steps=6, eval_steps=2, early_stopping=False)
+    outcome = train(embedder, CosineSimilarityLoss(), tokens, [epoch] * 2, plan, validation)
+    runs = [r["steps_run"] for r in outcome.history if "steps_run" in r]
+    assert runs == [0, 2, 3, 4, 6]  # every 2 steps, and each epoch's end (after 3 and 6)
+
+
+def test_early_stopping_restores_the_weights_of_the_best_evaluation(tiny_model, monkeypatch):
+    embedder, tokens, plan, index, target = setup(tiny_model)
+    values = [0.9, 0.5, 0.3, 0.4, 0.6]
+    validation, seen = scripted(monkeypatch, values)
+    outcome = run(embedder, tokens, plan, index, target, 4, validation)
+    assert scores(outcome) == values
     final = embedder.encoder.state_dict()
-    for name, weight in seen[1].items():  # epoch 1 had the lowest loss
+    for name, weight in seen[2].items():  # after step 2, the lowest loss
         torch.testing.assert_close(final[name], weight)
-    assert any(not torch.equal(final[k], w) for k, w in seen[3].items())
+    assert any(not torch.equal(final[k], w) for k, w in seen[4].items())
 
 
 def test_early_stopping_on_a_score_keeps_the_highest(tiny_model, monkeypatch):
     embedder, tokens, plan, index, target = setup(tiny_model)
-    validation, seen = scripted(monkeypatch, embedder, [0.2, 0.7, 0.5], metric="spearman")
-    history = run(embedder, tokens, plan, index, target, 3, validation)
-    assert [r["validation_score"] for r in history if "validation_score" in r] == [0.2, 0.7, 0.5]
-    torch.testing.assert_close(embedder.encoder.state_dict(), seen[1])
+    validation, seen = scripted(monkeypatch, [0.1, 0.2, 0.7, 0.5], metric="spearman")
+    outcome = run(embedder, tokens, plan, index, target, 3, validation)
+    assert scores(outcome, "validation_score") == [0.1, 0.2, 0.7, 0.5]
+    torch.testing.assert_close(embedder.encoder.state_dict(), seen[2])
 
 
-def test_early_stopping_stops_after_n_iter_no_change_epochs(tiny_model, monkeypatch):
+def test_the_starting_weights_are_kept_when_training_never_beats_them(tiny_model, monkeypatch):
     embedder, tokens, plan, index, target = setup(tiny_model)
-    values = [0.5, 0.3, 0.31, 0.4, 0.2, 0.1]
-    validation, _ = scripted(monkeypatch, embedder, values)
-    history = run(embedder, tokens, plan, index, target, 6, validation, n_iter_no_change=2)
-    assert [r["epoch"] for r in history if "validation_loss" in r] == [0, 1, 2, 3]
-    assert sum(1 for r in history if "step" in r) == 4
+    start = {k: v.clone() for k, v in embedder.encoder.state_dict().items()}
+    validation, _ = scripted(monkeypatch, [0.8, 0.5, 0.6], metric="spearman")
+    with pytest.warns(UserWarning, match="never improved on the validation score of the start"):
+        run(embedder, tokens, plan, index, target, 2, validation)
+    torch.testing.assert_close(embedder.encoder.state_dict(), start)
+
+
+def test_early_stopping_stops_after_n_iter_no_change_evaluations(tiny_model, monkeypatch):
+    embedder, tokens, plan, index, target = setup(tiny_model)
+    values = [0.9, 0.5, 0.3, 0.31, 0.4, 0.2, 0.1]
+    validation, _ = scripted(monkeypatch, values)
+    outcome = run(embedder, tokens, plan, index, target, 6, validation, n_iter_no_change=2)
+    assert scores(outcome) == values[:5] and outcome.stop_reason == "early_stopping"
+    assert sum(1 for r in outcome.history if "loss" in r) == 4
 
 
 def test_tol_makes_small_improvements_count_as_none(tiny_model, monkeypatch):
     embedder, tokens, plan, index, target = setup(tiny_model)
-    validation, _ = scripted(monkeypatch, embedder, [0.5, 0.45, 0.3, 0.2, 0.1])
-    history = run(
+    validation, _ = scripted(monkeypatch, [0.6, 0.5, 0.45, 0.3, 0.2, 0.1])
+    outcome = run(
         embedder, tokens, plan, index, target, 5, validation, n_iter_no_change=1, tol=0.1
     )
-    assert [r["epoch"] for r in history if "validation_loss" in r] == [0, 1]
+    assert scores(outcome) == [0.6, 0.5]  # 0.5 improves on 0.6 by 0.1 only: not more than tol
+
+
+def test_validation_without_early_stopping_only_records(tiny_model, monkeypatch):
+    embedder, tokens, plan, index, target = setup(tiny_model)
+    validation, seen = scripted(monkeypatch, [0.9, 0.1, 0.5, 0.7])
+    outcome = run(embedder, tokens, plan, index, target, 3, validation, early_stopping=False)
+    assert scores(outcome) == [0.9, 0.1, 0.5, 0.7] and outcome.stop_reason == "completed"
+    assert any(
+        not torch.equal(embedder.encoder.state_dict()[k], w) for k, w in seen[1].items()
+    )  # the last weights, not the best
 
 
 def test_a_nan_validation_score_is_never_an_improvement_and_says_why(tiny_model, monkeypatch):
     embedder, tokens, plan, index, target = setup(tiny_model)
-    values = [0.2, float("nan"), float("nan")]
-    validation, seen = scripted(monkeypatch, embedder, values, metric="spearman")
-    with pytest.warns(UserWarning, match=r"validation score after epoch 1 is undefined.*scripted"):
+    values = [0.1, 0.2, float("nan"), float("nan")]
+    validation, seen = scripted(monkeypatch, values, metric="spearman")
+    with pytest.warns(UserWarning, match=r"validation score after step 2 is undefined.*scripted"):
         run(embedder, tokens, plan, index, target, 3, validation)
-    torch.testing.assert_close(embedder.encoder.state_dict(), seen[0])  # epoch 0 was best
+    torch.testing.assert_close(embedder.encoder.state_dict(), seen[1])  # step 1 was best
 
 
-def test_a_nan_first_score_keeps_no_weights_and_counts_towards_stopping(tiny_model, monkeypatch):
+def test_nan_scores_count_towards_stopping(tiny_model, monkeypatch):
     embedder, tokens, plan, index, target = setup(tiny_model)
-    validation, _ = scripted(monkeypatch, embedder, [float("nan")] * 3, metric="spearman")
+    validation, _ = scripted(monkeypatch, [0.5] + [float("nan")] * 3, metric="spearman")
     with pytest.warns(UserWarning, match="does not count as an improvement"):
-        history = run(embedder, tokens, plan, index, target, 3, validation, n_iter_no_change=2)
-    assert sum(1 for r in history if "step" in r) == 2
+        outcome = run(embedder, tokens, plan, index, target, 3, validation, n_iter_no_change=2)
+    assert sum(1 for r in outcome.history if "loss" in r) == 2

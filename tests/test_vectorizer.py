@@ -128,25 +128,26 @@ def test_every_objective_lowers_its_loss_and_changes_the_embeddings(tiny_model, 
     assert not np.allclose(vec.transform(TEXTS), frozen, atol=1e-4)
 
 
-def test_early_stopping_through_the_estimator_keeps_the_best_epoch(tiny_model):
+def test_early_stopping_through_the_estimator_keeps_the_best_weights(tiny_model):
     from skbert._objectives import build_loss
     from skbert._plan import make_plan
     from skbert._validation import evaluate
 
+    X = [(a + " " + w, b) for w in ["now", "then", "again"] for a, b in PAIRS]
     vec = make(
-        tiny_model, loss="contrastive", learning_rate=1e-2, epochs=8, batch_size=8,
-        pairs_per_text=4, early_stopping=True, validation_fraction=0.5, n_iter_no_change=10,
-        random_state=2, cache_embeddings=False,
-    ).fit(QUESTIONS, KINDS)  # fmt: skip
+        tiny_model, loss="mnrl", learning_rate=1e-2, epochs=6, early_stopping=True,
+        validation_fraction=0.5, n_iter_no_change=10, random_state=2, cache_embeddings=False,
+    ).fit(X)  # fmt: skip
     values = [r["validation_loss"] for r in vec.history_ if "validation_loss" in r]
     best = int(np.argmin(values))
-    assert len(values) == 8 and best < 7 and values[-1] > values[best]  # it got worse later
-    plan, data = make_plan(vec.get_params(), QUESTIONS, KINDS)  # the same held-out rows
+    assert len(values) == 7 and 0 < best < 6 and values[-1] > values[best]  # worse later
+    plan, data = make_plan(vec.get_params(), X, None)  # the same held-out rows
     loss_fn = build_loss(plan, 32, n_classes=None, normalize=False)
     final, _ = evaluate(
-        vec._fitted.embedder, loss_fn, data.validation, batch_size=8, precision="float32"
+        vec._fitted.embedder, loss_fn, data.validation, batch_size=4, precision="float32"
     )
     assert final == pytest.approx(values[best], abs=1e-6)
+    assert vec.stop_reason_ == "completed"
 
 
 def test_softmax_records_any_hashable_classes(tiny_model):
@@ -402,15 +403,15 @@ def test_batch_mining_needs_two_classes_per_batch(tiny_model):
 
 
 @pytest.mark.filterwarnings("ignore:y has .* with a single example")  # 3 texts per class, halved
-def test_early_stopping_records_held_out_loss_per_epoch(tiny_model):
+def test_early_stopping_records_the_held_out_accuracy_per_epoch(tiny_model):
     vec = make(
         tiny_model, loss="contrastive", batch_size=8, pairs_per_text=4, epochs=3,
         early_stopping=True, validation_fraction=0.5, n_iter_no_change=5,
     )  # fmt: skip
     vec.fit(LABELLED, CLASSES)
-    records = [r for r in vec.history_ if "validation_loss" in r]
-    assert [r["epoch"] for r in records] == [0, 1, 2]
-    assert all(math.isfinite(r["validation_loss"]) for r in records)
+    records = [r for r in vec.history_ if "validation_score" in r]  # the centroid accuracy
+    assert [r["epoch"] for r in records] == [0, 0, 1, 2]  # the starting weights, each epoch
+    assert all(0 <= r["validation_score"] <= 1 for r in records)
     steps = [r for r in vec.history_ if "step" in r]
     assert len(steps) == 3 * math.ceil(6 * 4 / 8)  # half the texts trained
 
@@ -419,7 +420,7 @@ def test_early_stopping_on_scored_pairs_records_spearman(tiny_model):
     vec = make(tiny_model, loss="cosine", epochs=2, early_stopping=True, validation_fraction=0.25)
     vec.fit(PAIRS * 2, np.tile(SCORES, 2))
     records = [r for r in vec.history_ if "validation_score" in r]
-    assert len(records) == 2 and all(-1 <= r["validation_score"] <= 1 for r in records)
+    assert len(records) == 3 and all(-1 <= r["validation_score"] <= 1 for r in records)
 
 
 def test_early_stopping_split_too_small_names_validation_fraction(tiny_model):
