@@ -9,8 +9,9 @@ publishes the embedder.
 The embedder's identity is a SHA-256 digest of what decides its output: the weights, the
 tokenizer and the pooling, normalisation, truncation and lower-casing settings. It keys the
 embedding cache (with the device and precision), so two embedders share cached embeddings
-exactly when they compute the same ones. It is computed once and recomputed only when a
-weight tensor was changed in place or replaced (torch's version counters tell).
+exactly when they compute the same ones. It is computed once and recomputed when a weight
+tensor was changed in place or replaced (torch's version counters tell) or after training
+(fused optimizer kernels change weights without counting).
 """
 
 from __future__ import annotations
@@ -101,6 +102,15 @@ class Embedder:
         """Return a token that changes whenever a weight is replaced or changed in place."""
         tensors = [*self.encoder.parameters(), *self.encoder.buffers()]
         return tuple((t.data_ptr(), t._version) for t in tensors)
+
+    def weights_changed(self) -> None:
+        """Forget what was derived from the weights (identity, int8 copy).
+
+        Version counters catch most in-place changes, but not those of fused kernels such
+        as the fused AdamW that training uses: training calls this when it ends.
+        """
+        with self._lock:
+            self._identity = self._int8 = None
 
     def identity(self) -> str:
         """SHA-256 of the weights, the tokenizer and every setting that shapes the output."""

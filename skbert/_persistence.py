@@ -1,5 +1,7 @@
 """Saving a fitted vectorizer as a sentence-transformers folder, atomically, and loading it.
 
+:class:`PersistenceMixin` gives ``SBERTVectorizer`` its ``save`` and ``load``.
+
 The folder is a Hugging Face model folder (``config.json``, ``model.safetensors``, tokenizer
 files), the sentence-transformers files that describe pooling and normalisation, and
 ``skbert_config.json`` with the estimator's parameters, fitted metadata, and the size and
@@ -23,8 +25,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
+from ._devices import resolve_device
 from ._embedder import load_embedder
 from ._model_files import check_manifest, manifest
 from ._state import FittedState, frozen_state, state_from_json, state_to_json
@@ -230,3 +234,80 @@ def load(
             "it and save it again."
         ) from exc
     return _known(params, known, path), state
+
+
+class PersistenceMixin:
+    """``save`` and ``load`` of a fitted vectorizer, as a sentence-transformers folder."""
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save the fitted vectorizer as a sentence-transformers folder.
+
+        The folder loads with :meth:`load` and with
+        ``sentence_transformers.SentenceTransformer(path)`` to the same embeddings. It is
+        written to a temporary folder first and renamed into place, so an interrupted save
+        never leaves a half-written model.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder to write.
+        overwrite : bool, default=False
+            Replace an existing non-empty folder.
+
+        Returns
+        -------
+        path : Path
+        """
+        check_is_fitted(self)
+        params = {**self.get_params(), "model": str(self.model)}
+        return save(params, self._fitted, Path(path), overwrite=overwrite)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        allow_pickle: bool = False,
+    ) -> Any:
+        """Load a vectorizer saved with :meth:`save`, or any sentence-transformers folder.
+
+        The folder is checked first: a missing, damaged or changed file is reported by
+        name. Nothing is downloaded, and no code from the folder runs unless allowed here;
+        the folder's own ``trust_remote_code`` and ``allow_pickle`` settings are ignored.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder written by :meth:`save` (or a sentence-transformers / Hugging Face model
+            folder, loaded as a vectorizer without fine-tuning).
+        device : str, default="auto"
+            Where to put the encoder.
+        trust_remote_code : bool, default=False
+            Allow Python code shipped with the folder to run; see the class parameter.
+        allow_pickle : bool, default=False
+            Accept pickle-based weights in a folder without safetensors; see the class
+            parameter. Folders written by :meth:`save` always hold safetensors.
+
+        Returns
+        -------
+        vectorizer : SBERTVectorizer
+            Fitted, ready to ``transform``. Its ``trust_remote_code`` and ``allow_pickle``
+            are the values passed here.
+        """
+        trusted = {
+            "device": device,
+            "trust_remote_code": trust_remote_code,
+            "allow_pickle": allow_pickle,
+        }
+        params, state = load(
+            Path(path),
+            known=cls._get_param_names(),
+            device=resolve_device(device),
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
+        )
+        vectorizer = cls(**{**params, **trusted})
+        vectorizer._fitted = state
+        return vectorizer

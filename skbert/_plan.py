@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from numbers import Integral, Real
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -39,6 +39,9 @@ from ._objectives import (
 )
 from ._training_set import TrainingSet, held_out_rows, training_set
 from ._validation import ValidationSet, validation_set
+
+if TYPE_CHECKING:
+    from ._embedder import Embedder
 
 # The estimator's parameters and their allowed values, checked by scikit-learn on entry to
 # ``fit``; the rules between parameters are :func:`check_params` and :func:`make_plan`.
@@ -183,6 +186,21 @@ def check_dims(params: Mapping[str, Any], dim: int) -> None:
             raise ValueError(
                 f"{name}={params[name]!r} exceeds the {dim} dimensions of the model's "
                 f"embeddings; use sizes up to {dim}."
+            )
+
+
+def check_warm_start(params: Mapping[str, Any], fitted: Embedder) -> None:
+    """Check that the fitted encoder a warm start continues has the structure asked for."""
+    for name, has in (
+        ("pooling", fitted.encoder.pooling),
+        ("normalize", fitted.encoder.normalize),
+        ("max_seq_length", fitted.max_seq_length),
+    ):
+        if params[name] not in ("auto", None, has):
+            raise ValueError(
+                f"warm_start=True continues the fitted encoder, which has {name}={has!r}, but "
+                f"{name}={params[name]!r} now; set {name} back, or warm_start=False to start "
+                "from model afresh."
             )
 
 

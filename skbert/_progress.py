@@ -52,6 +52,9 @@ class Progress:
         The training data, handed to the callbacks' hooks.
     verbose : bool
         Show a tqdm bar.
+
+    Used as a context manager around the fit; set ``final`` to the fitted attributes once
+    the fit has succeeded.
     """
 
     def __init__(self, estimator: Any, X: Any, y: Any, *, verbose: bool) -> None:
@@ -63,8 +66,21 @@ class Progress:
         init = getattr(estimator, "_init_callback_context", None)
         self.root = None if init is None else init(max_subtasks=None)
         self.epoch_context: Any = None
+        self.final: dict[str, Any] | None = None
         if self.root is not None:
             self.root.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """End the fit: close the bar, and tell the callbacks, if it succeeded (``final``)."""
+        if self.bar is not None:
+            self.bar.close()
+        if self.root is not None and self.final is not None:
+            self.root.call_on_fit_task_end(
+                estimator=self.estimator, X=self.X, y=self.y, reconstruction_attributes=self.final
+            )
 
     def start(self, plan: FitPlan, first_step: int) -> None:
         """Training begins (or resumes) at ``first_step`` of ``plan.total_steps``."""
@@ -119,13 +135,4 @@ class Progress:
                     y=self.y,
                     reconstruction_attributes=snapshot,
                 )
-            )
-
-    def close(self, final: dict[str, Any] | None) -> None:
-        """End the fit; ``final`` holds the fitted attributes, None if it failed."""
-        if self.bar is not None:
-            self.bar.close()
-        if self.root is not None and final is not None:
-            self.root.call_on_fit_task_end(
-                estimator=self.estimator, X=self.X, y=self.y, reconstruction_attributes=final
             )

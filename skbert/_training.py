@@ -15,6 +15,7 @@ included, are kept. The loop stops at a step boundary when the planned steps are
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -115,7 +116,7 @@ def fine_tune(
     *,
     progress: Progress | None = None,
     snapshot: Callable[[list[dict[str, float]]], dict[str, Any]] | None = None,
-    checkpoint_dir: Path | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_steps: int = 500,
 ) -> Outcome:
     """Train ``embedder``'s encoder in place as ``plan`` says, on ``data``.
@@ -131,7 +132,7 @@ def fine_tune(
     checkpoints = None
     if checkpoint_dir is not None:
         made_by = fingerprint(plan, data, embedder.identity())
-        checkpoints = Checkpoints(checkpoint_dir, checkpoint_steps, made_by)
+        checkpoints = Checkpoints(Path(checkpoint_dir), checkpoint_steps, made_by)
     classes = data.training.classes
     with seeded(embedder.device, plan.seed):
         loss_fn = build_loss(
@@ -387,4 +388,5 @@ def train(
         loop.finish()
     finally:
         embedder.encoder.eval()
+        embedder.weights_changed()
     return outcome

@@ -9,10 +9,8 @@ This module is the scikit-learn face: the parameters and their documentation, an
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,14 +23,14 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from . import _persistence
 from ._devices import resolve_device
 from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
 from ._features import pair_features
 from ._inputs import check_scores, check_texts
 from ._metrics import pair_cosine, spearman
-from ._plan import PARAMETER_CONSTRAINTS, check_dims, make_plan
+from ._persistence import PersistenceMixin
+from ._plan import PARAMETER_CONSTRAINTS, check_dims, check_warm_start, make_plan
 from ._progress import CallbackSupportMixin, Progress
 from ._state import FittedState, with_fitted_attributes
 from ._training import fine_tune
@@ -41,7 +39,11 @@ from .exceptions import warn_truncated
 
 @with_fitted_attributes
 class SBERTVectorizer(
-    CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    PersistenceMixin,
+    CallbackSupportMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Sentence-BERT embeddings, fine-tuned on your labels, as a scikit-learn transformer.
 
@@ -320,32 +322,32 @@ class SBERTVectorizer(
         params = self.get_params()
         device = resolve_device(self.device)
         plan, data = make_plan(params, X, y, X_val, y_val)
-        progress = Progress(self, X, y, verbose=bool(self.verbose))
-        embedder = self._start(device)
-        check_dims(params, embedder.dim)
-        classes = data.training.classes if plan.objective == "softmax" else None
+        with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
+            embedder = self._start(device)
+            check_dims(params, embedder.dim)
+            classes = data.training.classes if plan.objective == "softmax" else None
 
-        def state(history: list[dict[str, float]]) -> FittedState:
-            dim = self.truncate_dim or embedder.dim
-            return FittedState(embedder, plan, data.input_kind, history, 0, dim, classes)
+            def state(
+                history: list, n_truncated: int = 0, reason: str | None = None
+            ) -> FittedState:
+                dim = self.truncate_dim or embedder.dim
+                return FittedState(
+                    embedder, plan, data.input_kind, history, n_truncated, dim, classes, reason
+                )
 
-        outcome = None
-        if plan.objective is not None:
-            outcome = fine_tune(
-                embedder,
-                plan,
-                data,
-                progress=progress,
-                snapshot=lambda history: {"_fitted": state(history), "cache_embeddings": False},
-                checkpoint_dir=None if self.checkpoint_dir is None else Path(self.checkpoint_dir),
-                checkpoint_steps=self.checkpoint_steps,
-            )
-        fitted = dataclasses.replace(
-            state([] if outcome is None else outcome.history),
-            n_truncated=0 if outcome is None else outcome.n_truncated,
-            stop_reason=None if outcome is None else outcome.stop_reason,
-        )
-        progress.close({"_fitted": fitted})
+            fitted = state([])
+            if plan.objective is not None:
+                outcome = fine_tune(
+                    embedder,
+                    plan,
+                    data,
+                    progress=progress,
+                    snapshot=lambda h: {"_fitted": state(h), "cache_embeddings": False},
+                    checkpoint_dir=self.checkpoint_dir,
+                    checkpoint_steps=self.checkpoint_steps,
+                )
+                fitted = state(outcome.history, outcome.n_truncated, outcome.stop_reason)
+            progress.final = {"_fitted": fitted}
         self._fitted = fitted
         return self
 
@@ -362,17 +364,7 @@ class SBERTVectorizer(
                 allow_pickle=self.allow_pickle,
             )
         fitted = self._fitted.embedder
-        for name, wanted, has in (
-            ("pooling", self.pooling, fitted.encoder.pooling),
-            ("normalize", self.normalize, fitted.encoder.normalize),
-            ("max_seq_length", self.max_seq_length, fitted.max_seq_length),
-        ):
-            if wanted not in ("auto", None, has):
-                raise ValueError(
-                    f"warm_start=True continues the fitted encoder, which has {name}={has!r}, "
-                    f"but {name}={wanted!r} now; set {name} back, or warm_start=False to "
-                    "start from model afresh."
-                )
+        check_warm_start(self.get_params(), fitted)
         return fitted.copy(device)
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -505,78 +497,3 @@ class SBERTVectorizer(
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = []
         return tags
-
-    # -- persistence ------------------------------------------------------------------------
-
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Save the fitted vectorizer as a sentence-transformers folder.
-
-        The folder loads with :meth:`load` and with
-        ``sentence_transformers.SentenceTransformer(path)`` to the same embeddings. It is
-        written to a temporary folder first and renamed into place, so an interrupted save
-        never leaves a half-written model.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Folder to write.
-        overwrite : bool, default=False
-            Replace an existing non-empty folder.
-
-        Returns
-        -------
-        path : Path
-        """
-        check_is_fitted(self)
-        params = {**self.get_params(), "model": str(self.model)}
-        return _persistence.save(params, self._fitted, Path(path), overwrite=overwrite)
-
-    @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike,
-        *,
-        device: str = "auto",
-        trust_remote_code: bool = False,
-        allow_pickle: bool = False,
-    ) -> SBERTVectorizer:
-        """Load a vectorizer saved with :meth:`save`, or any sentence-transformers folder.
-
-        The folder is checked first: a missing, damaged or changed file is reported by
-        name. Nothing is downloaded, and no code from the folder runs unless allowed here;
-        the folder's own ``trust_remote_code`` and ``allow_pickle`` settings are ignored.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Folder written by :meth:`save` (or a sentence-transformers / Hugging Face model
-            folder, loaded as a vectorizer without fine-tuning).
-        device : str, default="auto"
-            Where to put the encoder.
-        trust_remote_code : bool, default=False
-            Allow Python code shipped with the folder to run; see the class parameter.
-        allow_pickle : bool, default=False
-            Accept pickle-based weights in a folder without safetensors; see the class
-            parameter. Folders written by :meth:`save` always hold safetensors.
-
-        Returns
-        -------
-        vectorizer : SBERTVectorizer
-            Fitted, ready to ``transform``. Its ``trust_remote_code`` and ``allow_pickle``
-            are the values passed here.
-        """
-        trusted = {
-            "device": device,
-            "trust_remote_code": trust_remote_code,
-            "allow_pickle": allow_pickle,
-        }
-        params, state = _persistence.load(
-            Path(path),
-            known=cls._get_param_names(),
-            device=resolve_device(device),
-            trust_remote_code=trust_remote_code,
-            allow_pickle=allow_pickle,
-        )
-        vectorizer = cls(**{**params, **trusted})
-        vectorizer._fitted = state
-        return vectorizer

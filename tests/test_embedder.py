@@ -126,3 +126,15 @@ def test_fit_leaves_the_callers_torch_generators_as_they_were(tiny_model):
     before = torch.get_rng_state()
     SBERTVectorizer(tiny_model, loss="cosine", batch_size=4, random_state=0).fit(PAIRS, SCORES)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_an_identity_taken_before_training_is_not_reused_after_it(tiny_model):
+    from skbert._plan import make_plan
+    from skbert._training import fine_tune
+
+    params = {**SBERTVectorizer().get_params(), "loss": "cosine", "learning_rate": 1e-2}
+    plan, data = make_plan(params, PAIRS, SCORES)
+    embedder = load_embedder(tiny_model, device=CPU)
+    before = embedder.identity()
+    fine_tune(embedder, plan, data)  # fused AdamW: the weights change, their versions do not
+    assert embedder.identity() != before
