@@ -106,8 +106,10 @@ class World:
             raise error
         return result
 
-    def check_same_fit(self, fingerprint: str) -> None:
+    def check_same_fit(self, fingerprint: Callable[[], str]) -> None:
         """Check that every rank was given the data and parameters that rank 0 was.
+
+        ``fingerprint`` digests them; it is called only in a fit of several processes.
 
         Raises
         ------
@@ -118,7 +120,7 @@ class World:
             return
         fingerprints: list[str | None] = [None] * self.size
         with self._collective("the check that every process fits the same data"):
-            dist.all_gather_object(fingerprints, fingerprint)
+            dist.all_gather_object(fingerprints, fingerprint())
         others = [rank for rank, f in enumerate(fingerprints) if f != fingerprints[0]]
         if others:
             raise ValueError(

@@ -130,7 +130,7 @@ def fine_tune(
     fit is refused. In a fit of several processes, every rank must have been given the same
     plan and data (:mod:`skbert._distributed`).
     """
-    World.current().check_same_fit(fingerprint(plan, data, ""))
+    World.current().check_same_fit(lambda: fingerprint(plan, data, ""))
     tokens = embedder.tokenize(data.training.texts)
     warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length, stacklevel=5)
     batches = schedule(data.training, plan, tokens.lengths)
