@@ -13,6 +13,10 @@ so a kill at any moment leaves the last complete checkpoint. It carries a finger
 fit (the plan, the data, the starting weights): a checkpoint of another fit is refused.
 Files are read with ``torch.load(weights_only=True)``, which unpickles tensors and plain
 containers only.
+
+In a fit of several processes (:mod:`skbert._distributed`), rank 0 alone writes, reads and
+clears the checkpoint, and sends what it read to the other ranks, so the folder need not be
+shared between machines.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from ._distributed import World
 
 if TYPE_CHECKING:
     from ._plan import FitData, FitPlan
@@ -89,13 +95,16 @@ class Checkpoints:
         return (step + 1) % self.every == 0
 
     def load(self) -> dict[str, Any] | None:
-        """Return the checkpoint of this fit, or None when there is none.
+        """Return the checkpoint of this fit, or None when there is none; rank 0 reads it.
 
         Raises
         ------
         ValueError
             If the folder holds the checkpoint of another fit, or an unreadable file.
         """
+        return World.current().from_rank_0(self._read)
+
+    def _read(self) -> dict[str, Any] | None:
         if not self.path.is_file():
             return None
         try:
@@ -117,6 +126,8 @@ class Checkpoints:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` as this fit's checkpoint, replacing the previous one atomically."""
+        if not World.current().main:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(f".{FILE}.{os.getpid()}.partial")
         try:
@@ -129,5 +140,7 @@ class Checkpoints:
 
     def clear(self) -> None:
         """Empty the folder of this module's files after a successful fit."""
+        if not World.current().main:
+            return
         for path in [self.path, *self.folder.glob(f".{FILE}.*.partial")]:
             path.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from ._devices import resolve_device
+from ._distributed import World
 from ._embedder import load_embedder
 from ._model_files import check_manifest, manifest
 from ._state import FittedState, frozen_state, state_from_json, state_to_json
@@ -245,7 +246,8 @@ class PersistenceMixin:
         The folder loads with :meth:`load` and with
         ``sentence_transformers.SentenceTransformer(path)`` to the same embeddings. It is
         written to a temporary folder first and renamed into place, so an interrupted save
-        never leaves a half-written model.
+        never leaves a half-written model. In a :mod:`torch.distributed` process group of
+        several processes, only rank 0 writes; the others return ``path`` at once.
 
         Parameters
         ----------
@@ -259,6 +261,8 @@ class PersistenceMixin:
         path : Path
         """
         check_is_fitted(self)
+        if not World.current().main:
+            return Path(path).expanduser().absolute()
         params = {**self.get_params(), "model": str(self.model)}
         return save(params, self._fitted, Path(path), overwrite=overwrite)
 

@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._batching import steps_per_epoch
+from ._distributed import World
 from ._features import PAIR_PARTS
 from ._inputs import TextColumns, check_target, check_texts
 from ._objectives import (
@@ -377,6 +378,7 @@ def make_plan(
     _check_objective(objective, params)
     _warn_unused(params, objective, kind, given is not None)
     seed = int(check_random_state(params["random_state"]).randint(np.iinfo(np.int32).max))
+    seed = World.current().agree(seed)  # in a fit of several processes, rank 0's seed
     if objective is None:
         return FitPlan(kind, None, seed), FitData(data.kind, training_set(None, data, target))
     held, fraction = given, params["validation_fraction"]

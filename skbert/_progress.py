@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from ._distributed import World
+
 try:  # scikit-learn >= 1.9; its ``_fit_context`` tears the callbacks down after fit
     from sklearn.callback import CallbackSupportMixin
 except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
@@ -84,7 +86,7 @@ class Progress:
 
     def start(self, plan: FitPlan, first_step: int) -> None:
         """Training begins (or resumes) at ``first_step`` of ``plan.total_steps``."""
-        if self.verbose:
+        if self.verbose and World.current().main:  # one bar for a fit of several processes
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=plan.total_steps, initial=first_step, desc="fit", unit="step")

@@ -79,6 +79,7 @@ def make_tiny_bert(
     hidden_size: int = 32,
     num_layers: int = 2,
     max_position_embeddings: int = 128,
+    dropout: float = 0.1,
     seed: int = 0,
 ) -> Path:
     """Write a randomly initialised BERT and its tokenizer to ``path``.
@@ -96,6 +97,10 @@ def make_tiny_bert(
         Number of transformer layers.
     max_position_embeddings : int, default=128
         Longest sequence the model accepts, in tokens.
+    dropout : float, default=0.1
+        Dropout probability of the hidden layers and of the attention weights (BERT's
+        0.1). With 0, a fit's result depends on its batches only, not on how many
+        processes embed them, as the distributed tests need.
     seed : int, default=0
         Seed of the random weights: the same seed writes the same model.
 
@@ -119,7 +124,8 @@ def make_tiny_bert(
     path.mkdir(parents=True, exist_ok=True)
     vocab_file = path / "vocab.txt"
     vocab_file.write_text("\n".join(_vocabulary()) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    # from_pretrained reads vocab.txt in transformers 4 and 5 (5 ignores vocab_file=)
+    tokenizer = BertTokenizerFast.from_pretrained(path, do_lower_case=True)
     tokenizer.model_max_length = max_position_embeddings
     tokenizer.save_pretrained(path)
 
@@ -130,6 +136,8 @@ def make_tiny_bert(
         num_attention_heads=4,
         intermediate_size=2 * hidden_size,
         max_position_embeddings=max_position_embeddings,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

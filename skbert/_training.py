@@ -9,7 +9,9 @@ scored, then every ``eval_steps`` steps and at the end of every epoch
 (:mod:`skbert._validation`); with early stopping the best weights, the starting ones
 included, are kept. The loop stops at a step boundary when the planned steps are done, when
 ``max_time`` has passed, when early stopping or a callback says so, and writes checkpoints
-(:mod:`skbert._checkpoint`) from which a killed fit resumes.
+(:mod:`skbert._checkpoint`) from which a killed fit resumes. In a fit of several processes
+(:mod:`skbert._distributed`), each step embeds this process's share of the batch and the
+loss covers all of it, and the values that decide (validation, stopping) are rank 0's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import nn
 from ._batching import Batch, schedule
 from ._checkpoint import Checkpoints, fingerprint
 from ._devices import seeded
+from ._distributed import World
 from ._encoder import SentenceEncoder, Tokens
 from ._objectives import build_loss
 from ._precision import autocast
@@ -124,8 +127,10 @@ def fine_tune(
     ``progress`` and ``snapshot`` are handed to :func:`train`. With ``checkpoint_dir``, a
     checkpoint is written every ``checkpoint_steps`` steps and a checkpoint of this very fit
     found there is resumed from; it is removed when the fit ends. A checkpoint of another
-    fit is refused.
+    fit is refused. In a fit of several processes, every rank must have been given the same
+    plan and data (:mod:`skbert._distributed`).
     """
+    World.current().check_same_fit(lambda: fingerprint(plan, data, ""))
     tokens = embedder.tokenize(data.training.texts)
     warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length, stacklevel=5)
     batches = schedule(data.training, plan, tokens.lengths)
@@ -185,6 +190,8 @@ class _Loop:
         self.embedder, self.loss_fn, self.plan = embedder, loss_fn, plan
         self.device = embedder.device
         loss_fn.to(self.device)
+        self.world = World.current()
+        self.data_parallel = self.world.data_parallel(embedder.encoder, loss_fn, self.device)
         self.optimizer = make_optimizer(
             [embedder.encoder, loss_fn], plan.learning_rate, plan.weight_decay, self.device
         )
@@ -235,10 +242,13 @@ class _Loop:
 
     def step(self, tokens: Tokens, batch: Batch, epoch: int, step: int) -> float:
         """Train on one batch; return its loss."""
-        encoder, device = self.embedder.encoder, self.device
+        encoder, device, pad_id = self.embedder.encoder, self.device, self.embedder.pad_id
         with autocast(device, self.plan.precision):
-            columns = _forward(encoder, tokens, batch, pad_id=self.embedder.pad_id, device=device)
-            loss = self.loss_fn(*columns, *_target(batch, device))
+            if self.data_parallel is not None:  # this rank's rows, the loss of all
+                loss = self.data_parallel(tokens, batch, _target(batch, device), pad_id)
+            else:
+                columns = _forward(encoder, tokens, batch, pad_id=pad_id, device=device)
+                loss = self.loss_fn(*columns, *_target(batch, device))
         value = loss.item()
         if not math.isfinite(value):
             raise FloatingPointError(
@@ -271,6 +281,7 @@ class _Loop:
             precision=self.plan.precision,
             seed=self.plan.seed,
         )
+        value, reason = self.world.agree((value, reason))  # rank 0's, so all ranks decide alike
         name = stopping.validation.record_name
         self.outcome.history.append({"epoch": epoch, "steps_run": steps_run, name: value})
         if progress is not None:
@@ -347,6 +358,7 @@ def train(
     steps = [(epoch, batch) for epoch, part in enumerate(batches) for batch in part]
     steps = steps[: plan.total_steps]
     resumed = loop.resume()
+    loop.world.seed_dropout(embedder.device, plan.seed, loop.first_step)
     outcome = loop.outcome
     if len(steps) < sum(len(part) for part in batches):
         outcome.stop_reason = "max_steps"
@@ -380,12 +392,16 @@ def train(
             elapsed = time.monotonic() - started
             if stop is None and plan.max_time is not None and elapsed >= plan.max_time:
                 stop = "max_time"
+            stop = loop.world.agree(stop)  # clocks and callbacks may differ between ranks
             if stop is not None:
                 outcome.stop_reason = stop
                 break
             if checkpoints is not None and checkpoints.due(step) and step + 1 < len(steps):
                 loop.checkpoint(step + 1, elapsed)
         loop.finish()
+    except RuntimeError as exc:
+        loop.world.annotate(exc)
+        raise
     finally:
         embedder.encoder.eval()
         embedder.weights_changed()

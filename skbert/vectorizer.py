@@ -24,6 +24,7 @@ from sklearn.base import (
 from sklearn.utils.validation import check_is_fitted
 
 from ._devices import resolve_device
+from ._distributed import rank_device
 from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
 from ._features import pair_features
@@ -320,7 +321,7 @@ class SBERTVectorizer(
             untouched.
         """
         params = self.get_params()
-        device = resolve_device(self.device)
+        device = rank_device(resolve_device(self.device))  # joins torchrun's processes
         plan, data = make_plan(params, X, y, X_val, y_val)
         with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
             embedder = self._start(device)

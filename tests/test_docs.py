@@ -22,8 +22,9 @@ import skbert
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(?P<info>[^`\n]*)\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-# Modules whose docstring examples load the real default model and fine-tune it.
-SLOW_DOCTESTS = {"skbert.vectorizer"}
+# Modules whose docstring examples load the real default model and fine-tune it, or start
+# processes.
+SLOW_DOCTESTS = {"skbert.vectorizer", "skbert.distributed"}
 
 
 def python_blocks(page: Path) -> list[tuple[int, str]]:

@@ -136,7 +136,7 @@ def test_early_stopping_through_the_estimator_keeps_the_best_weights(tiny_model)
     X = [(a + " " + w, b) for w in ["now", "then", "again"] for a, b in PAIRS]
     vec = make(
         tiny_model, loss="mnrl", learning_rate=1e-2, epochs=6, early_stopping=True,
-        validation_fraction=0.5, n_iter_no_change=10, random_state=2, cache_embeddings=False,
+        validation_fraction=0.5, n_iter_no_change=10, random_state=0, cache_embeddings=False,
     ).fit(X)  # fmt: skip
     values = [r["validation_loss"] for r in vec.history_ if "validation_loss" in r]
     best = int(np.argmin(values))
