@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._batching import steps_per_epoch
+from ._devices import resolve_device
 from ._features import PAIR_PARTS
 from ._inputs import TextColumns, check_target, check_texts
 from ._objectives import (
@@ -36,6 +37,7 @@ from ._objectives import (
     PAIR_LOSSES,
     choose_objective,
 )
+from ._precision import resolve_precision
 from ._training_set import TrainingSet, held_out_rows, training_set
 from ._validation import ValidationSet, validation_set
 
@@ -67,7 +69,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "tol": [Interval(Real, 0, None, closed="left")],
     "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
     "device": [str],
-    "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
+    "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
     "cache_embeddings": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -328,7 +330,7 @@ def make_plan(params: Mapping[str, Any], X: Any, y: Any) -> tuple[FitPlan, FitDa
         warmup_ratio=params["warmup_ratio"],
         weight_decay=params["weight_decay"],
         max_grad_norm=params["max_grad_norm"],
-        precision="float32" if params["precision"] == "int8" else params["precision"],
+        precision=_training_precision(params),
         validation_metric=None if held is None else _metric(kind),
         n_iter_no_change=params["n_iter_no_change"] if held else None,
         tol=params["tol"] if held else None,
@@ -340,6 +342,14 @@ def make_plan(params: Mapping[str, Any], X: Any, y: Any) -> tuple[FitPlan, FitDa
     if held is not None:
         validation = _explained("held-out rows", fraction, validation_set, plan, *held, training)
     return plan, FitData(data.kind, training, validation)
+
+
+def _training_precision(params: Mapping[str, Any]) -> str:
+    """Choose the precision ``fit`` trains in: float32 for int8, ``"auto"`` resolved."""
+    if params["precision"] == "int8":
+        return "float32"
+    # stacklevel 5: this function, make_plan, fit, scikit-learn's wrapper, the caller of fit
+    return resolve_precision(params["precision"], resolve_device(params["device"]), stacklevel=5)
 
 
 def _metric(kind: str) -> str:
