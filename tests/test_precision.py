@@ -84,6 +84,18 @@ def test_int8_linear_matches_float_linear():
     assert ((got - expected).norm() / expected.norm()).item() < 0.02
 
 
+def test_int8_linear_computes_exactly_the_documented_formula():
+    # per-token scale max|x| / 127, rounded int8 product, rescaled per channel and token
+    linear = torch.nn.Linear(32, 24)
+    x = torch.randn(3, 5, 32)
+    layer = Int8Linear(linear)
+    rows = x.reshape(-1, 32)
+    scale = rows.abs().amax(dim=-1, keepdim=True) / 127
+    product = torch._int_mm(torch.round(rows / scale).to(torch.int8), layer.weight_t)
+    expected = layer.bias + product * layer.weight_scale * scale
+    torch.testing.assert_close(layer(x), expected.reshape(3, 5, 24), rtol=0, atol=1e-6)
+
+
 def test_int8_scales_each_token_on_its_own():
     # One token with huge activations must not flatten the resolution of the others.
     linear = torch.nn.Linear(16, 8)
