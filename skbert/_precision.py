@@ -33,13 +33,14 @@ AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 # What an explicit choice costs where it does not pay: ratios to float32, from the benchmarks
 # page of the docs ("reported" where a user measured it and skbert could not).
 _SLOWER = {
-    "bfloat16": "has no native bfloat16 (AVX512-BF16 or AMX-BF16), so bfloat16 matrix "
-    "products are emulated: transform ran at 0.29x the speed of float32 on such a CPU (an "
-    "AVX-512 Xeon, reported)",
+    "bfloat16": "has no native bfloat16 (AVX512-BF16, AMX-BF16 or ARM's BF16), so bfloat16 "
+    "matrix products are emulated: transform ran at 0.29x the speed of float32 on such a CPU "
+    "(an AVX-512 Xeon, reported)",
     "float16": "has no native float16 (AVX512-FP16 or AMX-FP16), so float16 matrix products "
-    "are emulated: transform ran at {fp16}x the speed of float32 on such a CPU (AMD Zen 4)",
-    "int8": "has no int8 dot-product instructions (VNNI or AMX-INT8), so int8 products are not "
-    "expected to be faster than float32 (not measured)",
+    "are emulated: transform ran at 0.2x to 0.4x the speed of float32 on such a CPU (AMD "
+    "Zen 4)",
+    "int8": "has no int8 dot-product instructions (VNNI, AMX-INT8 or ARM's DOT), so int8 "
+    "products are not expected to be faster than float32 (not measured)",
     "int8-no-bf16": "has VNNI but no AVX512-BF16 or AMX: on such a CPU (an AVX-512 Xeon) "
     "transform ran at 0.8x to 1.0x the speed of float32 (reported); int8 paid only where "
     "measured on a CPU with AVX512-BF16",
