@@ -27,17 +27,12 @@ from skbert._precision import Int8Linear, autocast
 SHAPES = [(384, 384)] * 4 + [(384, 1536), (1536, 384)]
 
 
-def best_ms(run: Callable[[], object], rounds: int, repeats: int = 10) -> float:
-    """Best time of ``run`` over ``rounds`` rounds of ``repeats`` calls, in ms per call."""
-    for _ in range(3):
+def mean_ms(run: Callable[[], object], repeats: int = 10) -> float:
+    """Mean time of ``repeats`` calls of ``run``, in ms."""
+    start = time.perf_counter()
+    for _ in range(repeats):
         run()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            run()
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return 1e3 * best
+    return 1e3 * (time.perf_counter() - start) / repeats
 
 
 def main() -> None:
@@ -72,7 +67,12 @@ def main() -> None:
         "int8 (skbert's Int8Linear)": block(int8s, "int8"),
         "int8, torch._int_mm alone": int_mm_only,
     }
-    ms = {name: best_ms(run, args.rounds) for name, run in runs.items()}
+    for run in runs.values():  # warm up: oneDNN builds its kernels on the first calls
+        mean_ms(run, repeats=3)
+    ms = dict.fromkeys(runs, float("inf"))
+    for _ in range(args.rounds):  # interleaved, so a busy moment hits every precision alike
+        for name, run in runs.items():
+            ms[name] = min(ms[name], mean_ms(run))
     flops = 2 * args.tokens * sum(n_in * n_out for n_in, n_out in SHAPES)
     rows = [
         [name, f"{t:.2f}", f"{ms['float32'] / t:.2f}", f"{flops / t / 1e6:.0f}"]
@@ -82,7 +82,7 @@ def main() -> None:
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     body += (
         f"\n\n{args.tokens} tokens through the six linear layers of one MiniLM block, best of "
-        f"{args.rounds} rounds. oneDNN instruction set: "
+        f"{args.rounds} interleaved rounds of 10 calls. oneDNN instruction set: "
         + (f"capped with ONEDNN_MAX_CPU_ISA={cap}." if cap else "not capped.")
     )
     command = "python " + " ".join(
