@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from skbert._hardware import cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -86,15 +88,9 @@ def matmul_peak(dtype: torch.dtype, size: int = 1024, repeats: int = 20) -> floa
 
 
 def machine() -> str:
-    """One line describing the machine and software."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    """One line describing the machine and software: the CPU with its precision flags."""
     return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with "
+        f"{cpu().describe()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with "
         f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
     )
 

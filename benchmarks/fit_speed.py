@@ -3,9 +3,10 @@
 Both fine-tune all-MiniLM-L6-v2 on STSb train with the cosine objective (batch 16, lr 2e-5,
 10% linear warm-up, one epoch) and are scored by Spearman x100 on STSb test. Reported:
 pairs/s (model loading included), the ratio to sentence-transformers, quality, peak RSS,
-and the share of the measured matmul peak reached by the linear layers.
+and the share of the measured matmul peak reached by the linear layers. ``auto`` trains in
+what ``precision="auto"`` chooses on this machine (the row names it).
 
-    python benchmarks/fit_speed.py --precisions float32,bfloat16 \
+    python benchmarks/fit_speed.py --precisions float32,bfloat16,auto \
         --out benchmarks/results/fit_speed.md
 """
 
@@ -88,7 +89,7 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=None, help="use only the first N training pairs")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precisions", default="float32,bfloat16")
+    p.add_argument("--precisions", default="float32,bfloat16,auto")
     p.add_argument("--skip-st", action="store_true", help="skip sentence-transformers")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -141,11 +142,12 @@ def main() -> None:
         texts = [a for a, _ in train] + [b for _, b in train]
         tokens = sum(len(ids) for ids in vec.tokenizer_(texts)["input_ids"])
         flops = 3 * linear_flops_per_token(vec.encoder_.transformer) * tokens / seconds / 1e9
-        peak = peaks.get(precision, peaks["float32"])
+        trained = vec.plan_.precision
+        peak = peaks.get(trained, peaks["float32"])
         rows.append(
             [
                 "skbert",
-                precision,
+                f"auto ({trained})" if precision == "auto" else precision,
                 f"{rate:.1f}",
                 f"{rate / st_rate:.2f}" if st_rate else "",
                 f"{quality:.2f}",

@@ -44,6 +44,7 @@ from fit_speed import fit_sentence_transformers, spearman_st
 from sklearn.linear_model import LogisticRegression
 
 from skbert import SBERTVectorizer
+from skbert._hardware import cpu as cpu_info
 from skbert.datasets import load_stsb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,7 +156,7 @@ def main() -> int:
         "",
         "Command: `python " + " ".join(["benchmarks/objectives_pairs.py", *sys.argv[1:]]) + "`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), {args.threads} torch "
+        f"Machine: {cpu_info().describe()}, {os.cpu_count()} CPUs (shared), {args.threads} torch "
         f"thread(s); Python {platform.python_version()}, torch {torch.__version__}, "
         f"transformers {version('transformers')}.",
         "",

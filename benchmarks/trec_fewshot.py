@@ -36,6 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skbert import SBERTVectorizer
+from skbert._hardware import cpu as cpu_info
 from skbert._objectives import DEFAULT_PAIRS_PER_TEXT, OBJECTIVE_DATA
 from skbert.datasets import load_trec
 
@@ -179,7 +180,7 @@ def main() -> int:
         f"{setfit_pairs(np.repeat(np.arange(6), args.per_class), None) // (6 * args.per_class)} "
         "pairs/text here), or budget-matched with num_iterations = pairs_per_text / 2.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), {args.threads} torch "
+        f"Machine: {cpu_info().describe()}, {os.cpu_count()} CPUs (shared), {args.threads} torch "
         f"thread(s); Python {platform.python_version()}, torch {torch.__version__}, "
         f"transformers {_version('transformers')}, sentence-transformers "
         f"{_version('sentence-transformers')}.",

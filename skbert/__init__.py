@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["SBERTVectorizer", "TruncationWarning", "__version__"]
+__all__ = ["PrecisionWarning", "SBERTVectorizer", "TruncationWarning", "__version__"]
 
-from .exceptions import TruncationWarning
+from .exceptions import PrecisionWarning, TruncationWarning
 
 if TYPE_CHECKING:
     from .vectorizer import SBERTVectorizer

@@ -37,7 +37,7 @@ from ._encoder import (
     tokenize,
     truncating_backend,
 )
-from ._precision import autocast, quantize_int8
+from ._precision import autocast, quantize_int8, resolve_precision
 from ._st_format import write_config
 
 if TYPE_CHECKING:
@@ -180,8 +180,10 @@ class Embedder:
             Texts to embed.
         batch_size : int
             Texts per forward pass.
-        precision : {"float32", "bfloat16", "float16", "int8"}
-            Arithmetic of the forward passes.
+        precision : {"auto", "float32", "bfloat16", "float16", "int8"}
+            Arithmetic of the forward passes; ``"auto"`` is chosen for the device once per
+            call (:func:`~skbert._precision.resolve_precision`), and keys the cache as
+            the precision it chose.
         use_cache : bool
             Read and fill the process-wide embedding cache, under this embedder's identity,
             device and precision.
@@ -195,6 +197,9 @@ class Embedder:
         n_truncated : int
             How many distinct texts were longer than ``max_seq_length`` and cut.
         """
+        # stacklevel 5: this method, the vectorizer's _embed, transform, scikit-learn's
+        # wrapper, the caller of transform
+        precision = resolve_precision(precision, self.device, stacklevel=5)
         index: dict[str, int] = {}
         rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
         unique = list(index)

@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._batching import steps_per_epoch
+from ._devices import resolve_device
 from ._distributed import World
 from ._features import PAIR_PARTS
 from ._inputs import TextColumns, check_target, check_texts
@@ -38,6 +39,7 @@ from ._objectives import (
     TARGET_KIND,
     choose_objective,
 )
+from ._precision import resolve_precision
 from ._training_set import TrainingSet, held_out_rows, training_set
 from ._validation import ValidationSet, validation_set
 
@@ -78,7 +80,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "warm_start": ["boolean"],
     "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
     "device": [str],
-    "precision": [StrOptions({"float32", "bfloat16", "float16", "int8"})],
+    "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
     "cache_embeddings": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -399,7 +401,7 @@ def make_plan(
         warmup_ratio=params["warmup_ratio"],
         weight_decay=params["weight_decay"],
         max_grad_norm=params["max_grad_norm"],
-        precision="float32" if params["precision"] == "int8" else params["precision"],
+        precision=_training_precision(params),
         max_steps=params["max_steps"],
         max_time=params["max_time"],
         **_settings(params, kind, objective, training),
@@ -440,3 +442,11 @@ def _validation_settings(
         "n_iter_no_change": params["n_iter_no_change"] if stopping else None,
         "tol": params["tol"] if stopping else None,
     }
+
+
+def _training_precision(params: Mapping[str, Any]) -> str:
+    """Choose the precision ``fit`` trains in: float32 for int8, ``"auto"`` resolved."""
+    if params["precision"] == "int8":
+        return "float32"
+    # stacklevel 5: this function, make_plan, fit, scikit-learn's wrapper, the caller of fit
+    return resolve_precision(params["precision"], resolve_device(params["device"]), stacklevel=5)

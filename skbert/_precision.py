@@ -1,7 +1,10 @@
-"""Reduced precision: autocast for bfloat16 / float16, and int8 linear layers for CPU inference.
+"""Reduced precision: which one pays where, autocast for bfloat16 / float16, and int8 layers.
 
 float32 is the default and exact. The faster modes are opt-in through the ``precision``
-parameter; their measured quality cost is in the benchmarks page of the docs.
+parameter, and pay only on hardware that computes them natively (the user guide tables
+where; the benchmarks page has the measurements). :func:`resolve_precision` turns
+``"auto"`` into the fastest precision that keeps quality on the device at hand, and warns
+once per process when an explicit choice would be slower there than float32.
 
 The int8 mode quantizes every linear layer of the transformer: weights per output channel,
 activations per token at run time (``scale = max|x_token| / 127``), multiplied as int8 with
@@ -14,13 +17,117 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
+import warnings
 
 import torch
 from torch import nn
 
 from ._encoder import SentenceEncoder
+from ._hardware import cpu, cuda
+from .exceptions import PrecisionWarning
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+# What an explicit choice costs where it does not pay: ratios to float32, from the benchmarks
+# page of the docs ("reported" where a user measured it and skbert could not).
+_SLOWER = {
+    "bfloat16": "has no native bfloat16 (AVX512-BF16, AMX-BF16 or ARM's BF16), so bfloat16 "
+    "matrix products are emulated: transform ran at 0.29x the speed of float32 on such a CPU "
+    "(an AVX-512 Xeon, reported)",
+    "float16": "has no native float16 (AVX512-FP16 or AMX-FP16), so float16 matrix products "
+    "are emulated: transform ran at 0.2x to 0.4x the speed of float32 on such a CPU (AMD "
+    "Zen 4)",
+    "int8": "has no int8 dot-product instructions (VNNI, AMX-INT8 or ARM's DOT), so int8 "
+    "products are not expected to be faster than float32 (not measured)",
+    "int8-no-bf16": "has VNNI but no AVX512-BF16 or AMX: on such a CPU (an AVX-512 Xeon) "
+    "transform ran at 0.8x to 1.0x the speed of float32 (reported); int8 paid only where "
+    "measured on a CPU with AVX512-BF16",
+}
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def auto_precision(device: torch.device) -> str:
+    """Choose the fastest precision that keeps quality on ``device``, for fit and transform.
+
+    bfloat16 on x86 CPUs with native bfloat16 and on CUDA devices that have it, float16 on
+    older CUDA devices with tensor cores, float32 everywhere else (other CPUs, ARM, MPS).
+    int8 is never chosen: it costs quality (see the benchmarks page).
+    """
+    if device.type == "cpu":
+        processor = cpu()
+        return "bfloat16" if processor.native_bf16 and processor.x86 else "float32"
+    if device.type == "cuda":
+        gpu = cuda(device)
+        if gpu.native_bf16:
+            return "bfloat16"
+        return "float16" if gpu.tensor_cores else "float32"
+    return "float32"
+
+
+def slower_than_float32(precision: str, device: torch.device) -> str | None:
+    """Why ``precision`` would run slower than float32 on ``device``; None if not known to."""
+    if device.type == "cuda" and precision == "bfloat16":
+        gpu = cuda(device)
+        if not gpu.native_bf16:
+            return (
+                f"{gpu.describe()} has no native bfloat16 (compute capability 8.0 or "
+                "newer), so torch emulates it (not measured by skbert)"
+            )
+    if device.type != "cpu":
+        return None
+    processor = cpu()
+    reason = None
+    if precision == "bfloat16" and not processor.native_bf16:
+        reason = _SLOWER["bfloat16"]
+    elif precision == "float16" and not processor.native_fp16:
+        reason = _SLOWER["float16"]
+    elif precision == "int8" and not processor.int8_dot:
+        reason = _SLOWER["int8"]
+    elif precision == "int8" and processor.x86 and not processor.native_bf16:
+        reason = _SLOWER["int8-no-bf16"]
+    return None if reason is None else f"this CPU, {processor.describe()}, {reason}"
+
+
+def resolve_precision(precision: str, device: torch.device, *, stacklevel: int) -> str:
+    """Return the precision to run on ``device``: ``"auto"`` chosen, any other as it is.
+
+    A choice that would be slower than float32 there warns once per process and device
+    type (:class:`~skbert.exceptions.PrecisionWarning`) and still runs: it is the user's.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "bfloat16", "float16", "int8"}
+        The ``precision`` parameter.
+    device : torch.device
+        Where the encoder runs.
+    stacklevel : int
+        Frames above the caller of this function that the warning points at (1: the caller).
+
+    Returns
+    -------
+    precision : {"float32", "bfloat16", "float16", "int8"}
+    """
+    if precision == "auto":
+        return auto_precision(device)
+    key = (precision, device.type)
+    if precision == "float32" or key in _warned:
+        return precision
+    reason = slower_than_float32(precision, device)
+    with _warned_lock:
+        if reason is None or key in _warned:
+            return precision
+        _warned.add(key)
+    warnings.warn(
+        f"precision={precision!r} is likely slower than float32 here: {reason}. Use "
+        f"precision='float32', or 'auto' (here {auto_precision(device)!r}); the user guide "
+        "says which precision pays on which hardware. Shown once per process.",
+        PrecisionWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return precision
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
@@ -56,8 +163,9 @@ class Int8Linear(nn.Module):
         shape = x.shape
         rows = x.reshape(-1, shape[-1]).float()
         scale = rows.abs().amax(dim=-1, keepdim=True).clamp_(min=1e-8) / 127
-        accumulated = torch._int_mm(torch.round(rows / scale).to(torch.int8), self.weight_t)
-        out = torch.addcmul(self.bias, accumulated * self.weight_scale, scale)
+        # In place where the result is the same: fewer activation-sized temporaries to allocate.
+        accumulated = torch._int_mm(torch.div(rows, scale).round_().to(torch.int8), self.weight_t)
+        out = torch.addcmul(self.bias, accumulated.float().mul_(self.weight_scale), scale)
         return out.reshape(*shape[:-1], -1)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["TruncationWarning", "warn_truncated"]
+__all__ = ["PrecisionWarning", "TruncationWarning", "warn_truncated"]
 
 
 class TruncationWarning(UserWarning):
@@ -13,6 +13,17 @@ class TruncationWarning(UserWarning):
     Filter it with ``warnings.filterwarnings("ignore", category=TruncationWarning)`` when
     truncation is expected; the count is in the message and, for ``fit``, in
     ``n_truncated_``.
+    """
+
+
+class PrecisionWarning(UserWarning):
+    """The ``precision`` asked for is likely slower than float32 on this CPU or GPU.
+
+    Shown once per process for each precision and device type, with the instruction set
+    or capability that is missing, the measured slowdown and what to use instead. The
+    precision still runs as asked. Filter it with
+    ``warnings.filterwarnings("ignore", category=PrecisionWarning)`` once you have
+    measured that the precision pays for you.
     """
 
 

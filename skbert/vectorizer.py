@@ -133,14 +133,14 @@ class SBERTVectorizer(
         Longest input in tokens; longer texts are cut. None: the model's limit.
     device : str, default="auto"
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (cuda, mps, cpu).
-    precision : {"float32", "bfloat16", "float16", "int8"}, default="float32"
+    precision : {"float32", "auto", "bfloat16", "float16", "int8"}, default="float32"
         Arithmetic of ``fit`` and ``transform``: exact, autocast (float16 trains with loss
         scaling), or int8 linear layers for embedding on the CPU (training in float32).
-        Read at call time. The user guide says where each pays.
+        ``"auto"``: the fastest that keeps quality on the device. Read at call time; a
+        choice slower than float32 there warns once. The user guide says where each pays.
     cache_embeddings : bool, default=True
-        Keep embeddings in a process-wide 256 MiB cache keyed by the text and a digest of
-        the weights, tokenizer and settings, with the device and precision: searches that
-        refit a frozen vectorizer embed each text once.
+        Keep embeddings in a 256 MiB process-wide cache, keyed by the text and a digest of
+        weights, tokenizer, settings, device and precision (searches embed a text once).
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling, dropout and objective heads; an int makes fits reproducible.
     verbose : int, default=0

@@ -91,6 +91,18 @@ def test_settings_that_change_the_output_are_part_of_the_key(tiny_model, encoded
     assert sum(encoded) == 9
 
 
+def test_auto_precision_is_cached_as_the_precision_it_picks(tiny_model, encoded, monkeypatch):
+    from skbert import _precision
+    from skbert._hardware import CPU
+
+    native_bf16 = CPU("AMD EPYC", "x86_64", frozenset({"avx512_bf16", "avx512_vnni"}))
+    monkeypatch.setattr(_precision, "cpu", lambda: native_bf16)
+    vec = SBERTVectorizer(tiny_model).fit(TEXTS)
+    for precision in ("auto", "bfloat16", "float32"):
+        vec.set_params(precision=precision).transform(TEXTS)
+    assert encoded == [3, 0, 3]  # bfloat16 reads what auto cached; float32 is another key
+
+
 def test_content_changed_with_the_same_size_and_mtime_invalidates_the_cache(
     tiny_model, tmp_path, encoded
 ):
