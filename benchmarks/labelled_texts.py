@@ -215,12 +215,12 @@ def _heads(features: dict[str, dict[str, np.ndarray]], labels: dict[str, np.ndar
 
 
 def run_skbert(model: str, params: dict[str, Any], train, data: Dataset, seed: int):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     vec = SBERTVectorizer(model, random_state=seed, cache_embeddings=False, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         vec.fit(*train)
-    fit_s = time.perf_counter() - start
+    fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     splits = {"train": train[0], "val": data.val[0], "test": data.test[0]}
     labels = {"train": train[1], "val": data.val[1], "test": data.test[1]}
     check = vec.transform(data.val[0][:100])
@@ -241,6 +241,7 @@ def run_skbert(model: str, params: dict[str, Any], train, data: Dataset, seed: i
     return {
         "steps": len(history),
         "fit_s": round(fit_s, 2),
+        "fit_cpu_s": round(fit_cpu_s, 2),
         "final_loss": round(float(np.mean([r["loss"] for r in tail])), 5) if history else None,
         "raw_norm": round(float(np.linalg.norm(raw["val"], axis=1).mean()), 4),
         "unit_check": unit_check,
@@ -254,7 +255,7 @@ def run_setfit(model: str, params: dict[str, Any], train, data: Dataset, seed: i
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     classes, codes = np.unique(train[1], return_inverse=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as out:
         setfit = SetFitModel.from_pretrained(model, head_params={"max_iter": 1000})
         args = TrainingArguments(
@@ -273,7 +274,7 @@ def run_setfit(model: str, params: dict[str, Any], train, data: Dataset, seed: i
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trainer.train()
-    fit_s = time.perf_counter() - start
+    fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu
 
     def accuracy(split: tuple[list[str], np.ndarray]) -> float:
         return float((classes[np.asarray(setfit.predict(split[0]))] == split[1]).mean())
@@ -283,6 +284,7 @@ def run_setfit(model: str, params: dict[str, Any], train, data: Dataset, seed: i
         "steps": math.ceil(pairs / SETFIT_BATCH),
         "pairs": pairs,
         "fit_s": round(fit_s, 2),
+        "fit_cpu_s": round(fit_cpu_s, 2),
         "results": {"setfit": {"val": accuracy(data.val), "test": accuracy(data.test)}},
     }
 
@@ -381,10 +383,12 @@ def run(args: argparse.Namespace) -> int:
                     if skip is not None:
                         record["skipped"] = skip
                     else:
-                        start = time.perf_counter()
+                        start, load = time.perf_counter(), os.getloadavg()[0]
                         runner = run_setfit if method.kind == "setfit" else run_skbert
                         record.update(runner(model, method.params, train, data, seed))
                         record["method_s"] = round(time.perf_counter() - start, 2)
+                        # load average (1 min) at start and end: the machine is shared
+                        record["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
                     record["machine"] = info
                     record["time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
                     with args.out.open("a", encoding="utf-8") as handle:
@@ -439,7 +443,11 @@ def report(out: Path) -> int:
             runs[key] = r
         else:
             skipped[key] = r
-    machines = {json.dumps({k: v for k, v in r["machine"].items()}) for r in runs.values()}
+    machines = {
+        json.dumps({k: v for k, v in r["machine"].items() if k != "skbert_commit"})
+        for r in runs.values()
+    }
+    commits = sorted({r["machine"]["skbert_commit"] for r in runs.values()})
     print("# Labelled texts: fine-tuning defaults across dataset shapes\n")
     for m in sorted(machines):
         d = json.loads(m)
@@ -447,13 +455,15 @@ def report(out: Path) -> int:
             f"Machine: {d['cpu']} ({d['cpus']} CPUs, shared), {d['threads']} torch thread(s); "
             f"Python {d['python']}, torch {d['torch']}, transformers {d['transformers']}, "
             f"scikit-learn {d['scikit-learn']}, sentence-transformers "
-            f"{d['sentence-transformers']}, setfit {d['setfit']}; skbert {d['skbert_commit']}."
+            f"{d['sentence-transformers']}, setfit {d['setfit']}."
         )
+    print(f"skbert (bench-defaults) commits: {', '.join(commits)}.")
     print(
         "\nAccuracy x100, mean ± sd over seeds (n = seeds). Model all-MiniLM-L6-v2; head "
         "LogisticRegression(max_iter=1000) on unit / raw / unit+StandardScaler embeddings of "
-        "the same fit; SetFit rows: its own head. fit s: vectorizer fit only; all s: the whole "
-        "method (fit, embedding train/val/test, three heads).\n"
+        "the same fit; SetFit rows: its own head. fit s: vectorizer fit only (wall; CPU time of "
+        "the process beside it, less sensitive to the other users of the shared machine); "
+        "all s: the whole method (fit, embedding train/val/test, three heads).\n"
     )
     grouped: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for (dataset, size, _, method), r in runs.items():
@@ -468,9 +478,9 @@ def report(out: Path) -> int:
         )
         print(
             "| method | n | val unit | val raw | val unit+sc | test unit | test raw "
-            "| test unit+sc | fit s | all s | steps |"
+            "| test unit+sc | fit s | fit CPU s | all s | steps |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 
         def val_key(item: tuple[str, list[dict]]) -> float:
             variant = "setfit" if "setfit" in item[1][0]["results"] else "unit"
@@ -487,10 +497,11 @@ def report(out: Path) -> int:
                         else ""
                     )
             fit = np.mean([r["fit_s"] for r in rs])
+            cpu = [r["fit_cpu_s"] for r in rs if "fit_cpu_s" in r]
             total = np.mean([r["method_s"] for r in rs])
             print(
-                f"| {method} | {len(rs)} | {' | '.join(cols)} | {fit:.0f} | {total:.0f} "
-                f"| {rs[0]['steps']} |"
+                f"| {method} | {len(rs)} | {' | '.join(cols)} | {fit:.0f} "
+                f"| {f'{np.mean(cpu):.0f}' if cpu else ''} | {total:.0f} | {rs[0]['steps']} |"
             )
         print()
     _summary_tables(grouped, cells)
