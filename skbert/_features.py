@@ -1,4 +1,4 @@
-"""Pair features: how two sentence embeddings ``u`` and ``v`` become one feature vector.
+"""Pair features (two sentence embeddings ``u`` and ``v`` as one vector) and column names.
 
 Reimers & Gurevych (2019) feed ``(u, v, |u - v|)`` to the softmax classifier of the
 classification objective; ``u * v`` is the other combination the paper tried.
@@ -6,7 +6,13 @@ classification objective; ``u * v`` is the other combination the paper tried.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
+from sklearn import get_config
+from sklearn.base import ClassNamePrefixFeaturesOutMixin
+from sklearn.utils.validation import check_is_fitted
 
 PAIR_PARTS = ("u", "v", "abs_diff", "product")
 
@@ -38,3 +44,53 @@ def pair_features(u: torch.Tensor, v: torch.Tensor, parts: tuple[str, ...]) -> t
         "product": lambda: u * v,
     }
     return torch.cat([combine[part]() for part in parts], dim=-1)
+
+
+class FeatureNamesMixin(ClassNamePrefixFeaturesOutMixin):
+    """Output width and column names of a vectorizer: per embedding, or per pair part."""
+
+    @property
+    def _n_features_out(self) -> int:
+        parts = len(self.pair_features) if self.input_kind_ == "pairs" else 1
+        return parts * self.embedding_dim_
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output columns: ``sbertvectorizer0, ...``, or per part for pairs.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; text input has no feature names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        check_is_fitted(self)
+        if self.input_kind_ != "pairs":
+            return super().get_feature_names_out()
+        dim = self.embedding_dim_
+        return np.asarray(
+            [f"sbertvectorizer_{part}{i}" for part in self.pair_features for i in range(dim)],
+            dtype=object,
+        )
+
+    def _check_text_columns(self) -> None:
+        """Refuse to embed texts into named columns sized for the pairs ``fit`` saw.
+
+        ``set_output(transform="pandas")`` (or ``"polars"``) names the columns with
+        ``get_feature_names_out``, which describes what ``fit`` was given: for a vectorizer
+        fitted on pairs, ``len(pair_features) * dim`` columns, not a text embedding's ``dim``.
+        """
+        config = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if (
+            self.input_kind_ == "pairs"
+            and (config or get_config()["transform_output"]) != "default"
+        ):
+            raise ValueError(
+                "This vectorizer was fitted on pairs, so get_feature_names_out names its "
+                f"{self._n_features_out} pair-feature columns, which do not fit the "
+                f"{self.embedding_dim_} columns of text embeddings. Embed texts into plain "
+                "arrays: vectorizer.set_output(transform='default'), or within "
+                "sklearn.config_context(transform_output='default')."
+            )

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from sklearn.base import (
     BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
@@ -27,7 +26,7 @@ from ._devices import resolve_device
 from ._distributed import rank_device
 from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
-from ._features import pair_features
+from ._features import FeatureNamesMixin, pair_features
 from ._inputs import check_scores, check_texts
 from ._metrics import pair_cosine, spearman
 from ._persistence import PersistenceMixin
@@ -42,7 +41,7 @@ from .exceptions import warn_truncated
 class SBERTVectorizer(
     PersistenceMixin,
     CallbackSupportMixin,
-    ClassNamePrefixFeaturesOutMixin,
+    FeatureNamesMixin,
     TransformerMixin,
     BaseEstimator,
 ):
@@ -405,13 +404,15 @@ class SBERTVectorizer(
         state = self._fitted
         data = check_texts(X, allow_empty=True)
         if data.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
-            return np.empty((0, self._width(state)), dtype=np.float32)
+            return np.empty((0, self._n_features_out), dtype=np.float32)
         if data.kind == "triplets":
             raise ValueError(
                 "transform takes texts or pairs, got triplets in X; embed the texts instead: "
                 "vectorizer.transform([anchor, positive, negative, ...])."
             )
         texts, index = data.flat()
+        if data.kind == "texts":
+            self._check_text_columns()
         embeddings = self._embed(state, texts)
         if data.kind == "texts":
             return embeddings
@@ -461,35 +462,6 @@ class SBERTVectorizer(
         return rho
 
     # -- scikit-learn plumbing --------------------------------------------------------------
-
-    def _width(self, state: FittedState) -> int:
-        parts = len(self.pair_features) if state.input_kind == "pairs" else 1
-        return parts * state.embedding_dim
-
-    @property
-    def _n_features_out(self) -> int:
-        return self._width(self._fitted)
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the output columns: ``sbertvectorizer0, ...``, or per part for pairs.
-
-        Parameters
-        ----------
-        input_features : None
-            Ignored; text input has no feature names.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str
-        """
-        check_is_fitted(self)
-        if self.input_kind_ != "pairs":
-            return super().get_feature_names_out()
-        dim = self.embedding_dim_
-        return np.asarray(
-            [f"sbertvectorizer_{part}{i}" for part in self.pair_features for i in range(dim)],
-            dtype=object,
-        )
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

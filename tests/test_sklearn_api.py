@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import config_context
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -94,6 +95,18 @@ def test_set_output_pandas_keeps_the_index(tiny_model):
     frame = vec.fit(X).transform(X)
     assert isinstance(frame, pd.DataFrame)
     assert frame.index.tolist() == [10, 11, 12, 13] and frame.columns[0] == "sbertvectorizer0"
+
+
+def test_named_columns_for_texts_from_a_pair_fitted_vectorizer_are_refused(tiny_model):
+    vec = SBERTVectorizer(tiny_model, epochs=0).fit(PAIRS, SCORES)
+    with config_context(transform_output="pandas"):
+        assert vec.transform(PAIRS).shape == (len(PAIRS), 96)
+        with pytest.raises(ValueError, match=r"fitted on pairs.*96 pair-feature columns.*32 col"):
+            vec.transform(TEXTS)
+        assert vec.set_output(transform="default").transform(TEXTS).shape == (len(TEXTS), 32)
+    vec.set_output(transform="pandas")
+    with pytest.raises(ValueError, match="set_output"):
+        vec.transform(TEXTS)
 
 
 def test_pipeline_into_logistic_regression_on_pairs(tiny_model):
