@@ -55,6 +55,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbert import SBERTVectorizer
+from skbert._budget import MAX_ROWS_PER_EPOCH, default_pairs_per_text
 from skbert.datasets import load_trec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +128,8 @@ def _skbert(loss: str, rows: int, **extra: Any) -> Method:
 # budget of 1 row per text is r2 (with the default epochs=1).
 METHODS: dict[str, Method] = {
     "frozen": Method("skbert", {"epochs": 0}),
+    "skbert:default": Method("skbert", {}),
+    "skbert:default-lr5e-5": Method("skbert", {"learning_rate": 5e-5}),
     "setfit_default": Method("setfit", {}),
     "setfit_iter5": Method("setfit", {"num_iterations": 5}),
     **{
@@ -223,18 +226,18 @@ def run_skbert(model: str, params: dict[str, Any], train, data: Dataset, seed: i
     fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     splits = {"train": train[0], "val": data.val[0], "test": data.test[0]}
     labels = {"train": train[1], "val": data.val[1], "test": data.test[1]}
-    check = vec.transform(data.val[0][:100])
-    vec.encoder_.normalize = False
+    check, normalized = vec.transform(data.val[0][:100]), vec.normalize_
+    vec.encoder_.normalize = False  # the same fit's embeddings, unscaled
     try:
         raw = {name: vec.transform(texts) for name, texts in splits.items()}
     finally:
-        vec.encoder_.normalize = True
+        vec.encoder_.normalize = normalized
     unit = {
         name: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         for name, x in raw.items()
     }
-    unit_check = float(np.abs(unit["val"][:100] - check).max())
-    assert unit_check < 1e-5, f"unit embeddings differ from transform by {unit_check}"
+    unit_check = float(np.abs((unit if normalized else raw)["val"][:100] - check).max())
+    assert unit_check < 1e-5, f"embeddings differ from transform by {unit_check}"
     features = {"unit": unit, "raw": raw, "unit+scaler": unit}
     history = [r for r in vec.history_ if "step" in r]
     tail = history[-max(1, len(history) // 10) :]
@@ -303,7 +306,8 @@ def projected_skip(method: Method, train, args: argparse.Namespace) -> str | Non
     epochs = p.get("epochs", 1)
     if epochs == 0:
         return None
-    texts = 2 * n * p.get("pairs_per_text", 40) * epochs  # texts embedded in training
+    rows = min(n * default_pairs_per_text(n), MAX_ROWS_PER_EPOCH)  # the default budget
+    texts = 2 * (n * p["pairs_per_text"] if "pairs_per_text" in p else rows) * epochs
     minutes = texts * SECONDS_PER_TRAINING_TEXT / 60
     if minutes > args.max_fit_minutes:
         steps = math.ceil(texts / (2 * p.get("batch_size", 32)))
@@ -504,6 +508,7 @@ def report(out: Path) -> int:
                 f"| {f'{np.mean(cpu):.0f}' if cpu else ''} | {total:.0f} | {rs[0]['steps']} |"
             )
         print()
+    _defaults_table(grouped, cells)
     _summary_tables(grouped, cells)
     if skipped:
         print("## Skipped\n")
@@ -513,6 +518,57 @@ def report(out: Path) -> int:
             if (dataset, size, seed, method) not in runs:
                 print(f"| {dataset} | {size} | {seed} | {method} | {r['skipped']} |")
     return 0
+
+
+def _defaults_table(grouped, cells) -> None:
+    """What a Pipeline user gets: skbert's defaults against frozen embeddings and SetFit."""
+    print("## The defaults against frozen embeddings and SetFit\n")
+    print(
+        "Accuracy x100 (val / test), mean over seeds; skbert rows on the default features "
+        "(normalize=False: 'raw'). Δ: the default minus frozen, per seed on the same draw, "
+        "mean and worst seed. SetFit: its own head; s: wall seconds of the fit.\n"
+    )
+    print(
+        "| cell | texts | seeds | frozen | default | Δ val (worst) | Δ test (worst) "
+        "| fit s | steps | SetFit default | s | SetFit iter5 | s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def pair(rs: list[dict], variant: str) -> str:
+        val = np.mean([r["results"][variant]["val"] for r in rs])
+        test = np.mean([r["results"][variant]["test"] for r in rs])
+        return f"{100 * val:.1f} / {100 * test:.1f}"
+
+    for cell in cells:
+        mine = {r["seed"]: r for r in grouped[cell].get("skbert:default", [])}
+        frozen = {r["seed"]: r for r in grouped[cell].get("frozen", [])}
+        seeds = sorted(set(mine) & set(frozen))
+        if not seeds:
+            continue
+        deltas = {
+            split: [
+                100 * (mine[s]["results"]["raw"][split] - frozen[s]["results"]["raw"][split])
+                for s in seeds
+            ]
+            for split in ("val", "test")
+        }
+        setfit = []
+        for name in ("setfit_default", "setfit_iter5"):
+            rs = grouped[cell].get(name, [])
+            time_s = f"{np.mean([r['fit_s'] for r in rs]):.0f}" if rs else ""
+            setfit += [pair(rs, "setfit") if rs else "", time_s]
+        first = mine[seeds[0]]
+        before, after = [frozen[s] for s in seeds], [mine[s] for s in seeds]
+        print(
+            f"| {_cell_name(cell)} | {first['n_train']} | {len(seeds)} "
+            f"| {pair(before, 'raw')} | {pair(after, 'raw')} "
+            + "".join(
+                f"| {np.mean(d):+.1f} ({min(d):+.1f}) " for d in (deltas["val"], deltas["test"])
+            )
+            + f"| {np.mean([mine[s]['fit_s'] for s in seeds]):.0f} | {first['steps']} "
+            + f"| {' | '.join(setfit)} |"
+        )
+    print()
 
 
 def _summary_tables(grouped, cells) -> None:

@@ -1,7 +1,7 @@
 """Few-shot text classification: frozen against fine-tuned embeddings, 8 examples per class.
 
 A ``Pipeline(SBERTVectorizer, LogisticRegression)`` fitted on labelled texts fine-tunes the
-encoder on those labels first (``loss="auto"`` picks ``batch_all_triplet``), then fits the
+encoder on those labels first (``loss="auto"`` picks ``mnrl``), then fits the
 classifier on the new embeddings. The script draws 8 questions per class from the TREC
 training set (6 classes, seeded), fits the pipeline once with the encoder frozen
 (``epochs=0``) and once fine-tuned, prints the accuracy of each on a seeded subset of the

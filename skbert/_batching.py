@@ -145,7 +145,8 @@ def _n_class_batches(counts: np.ndarray, plan: FitPlan) -> int:
     """Batches that embed about as many texts as the pair budget would (2 per pair)."""
     assert plan.pairs_per_text is not None and plan.texts_per_class is not None
     per_batch = _classes_per_batch(counts, plan) * plan.texts_per_class
-    return math.ceil(2 * int(counts.sum()) * plan.pairs_per_text / per_batch)
+    rows = int(counts.sum()) * plan.pairs_per_text
+    return math.ceil(2 * min(rows, plan.rows_per_epoch or rows) / per_batch)
 
 
 def epoch_batches(
@@ -167,6 +168,9 @@ def epoch_batches(
         )
         return [Batch(batch[:, None], training.labels[batch]) for batch in batches]
     index, target = _labelled_rows(training, plan, rng)
+    if plan.rows_per_epoch is not None and len(index) > plan.rows_per_epoch:
+        kept = np.sort(rng.choice(len(index), plan.rows_per_epoch, replace=False))
+        index, target = index[kept], None if target is None else target[kept]
     return row_batches(index, target, text_lengths, plan.batch_size, rng)
 
 
@@ -184,8 +188,10 @@ def _n_labelled_rows(counts: np.ndarray, plan: FitPlan) -> int:
     if plan.objective in PAIR_LOSSES:
         assert plan.positive_fraction is not None
         positives = min(max(round(per_text * plan.positive_fraction), 1), per_text - 1)
-        return anchoring * positives + int(counts.sum()) * (per_text - positives)
-    return anchoring * per_text
+        rows = anchoring * positives + int(counts.sum()) * (per_text - positives)
+    else:
+        rows = anchoring * per_text
+    return min(rows, plan.rows_per_epoch or rows)
 
 
 def steps_per_epoch(training: TrainingSet, plan: FitPlan) -> int:

@@ -24,6 +24,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._batching import steps_per_epoch
+from ._budget import (
+    MAX_ROWS_PER_EPOCH,
+    default_pairs_per_text,
+    resolve_early_stopping,
+    warn_large_budget,
+)
 from ._devices import resolve_device
 from ._distributed import World
 from ._features import PAIR_PARTS
@@ -68,7 +74,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "score_range": [tuple, list, None],
     "truncate_dim": [Interval(Integral, 1, None, closed="left"), None],
     "matryoshka_dims": [tuple, list, None],
-    "early_stopping": ["boolean"],
+    "early_stopping": ["boolean", StrOptions({"auto"})],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -88,7 +94,6 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "allow_pickle": ["boolean"],
 }
 
-DEFAULT_PAIRS_PER_TEXT = 40
 DEFAULT_POSITIVE_FRACTION = 0.5
 DEFAULT_TEXTS_PER_CLASS = 4
 _T = TypeVar("_T")
@@ -123,6 +128,7 @@ class FitPlan:
     margin: float | None = None
     scale: float | None = None
     pairs_per_text: int | None = None
+    rows_per_epoch: int | None = None
     positive_fraction: float | None = None
     texts_per_class: int | None = None
     score_range: tuple[float, float] | None = None
@@ -281,6 +287,7 @@ def _settings(
     """Every objective setting, its ``None`` default resolved for this objective and data."""
     labelled = kind == "labelled_texts"
     dims = params["matryoshka_dims"]
+    budget = labelled and objective in LABEL_SAMPLED and params["pairs_per_text"] is None
     return {
         "margin": _or(
             params["margin"], DEFAULT_MARGIN.get(objective), objective in DEFAULT_MARGIN
@@ -288,9 +295,10 @@ def _settings(
         "scale": _or(params["scale"], DEFAULT_SCALE.get(objective), objective in DEFAULT_SCALE),
         "pairs_per_text": _or(
             params["pairs_per_text"],
-            DEFAULT_PAIRS_PER_TEXT,
+            default_pairs_per_text(training.n_rows),
             labelled and objective in LABEL_SAMPLED,
         ),
+        "rows_per_epoch": MAX_ROWS_PER_EPOCH if budget else None,
         "positive_fraction": _or(
             params["positive_fraction"],
             DEFAULT_POSITIVE_FRACTION,
@@ -377,6 +385,8 @@ def make_plan(
     if params["epochs"] == 0:
         objective = None
     given = _validation_data(kind, data, X_val, y_val)
+    stopping = resolve_early_stopping(params, kind, objective, data.n_samples, given is not None)
+    params = {**params, "early_stopping": stopping}
     _check_objective(objective, params)
     _warn_unused(params, objective, kind, given is not None)
     seed = int(check_random_state(params["random_state"]).randint(np.iinfo(np.int32).max))
@@ -412,6 +422,7 @@ def make_plan(
     plan = dataclasses.replace(
         plan, steps_per_epoch=steps, total_steps=min(total, plan.max_steps or total)
     )
+    warn_large_budget(plan, params)
     validation = None
     if held is not None:
         build = partial(validation_set, plan, *held, data, target, training)

@@ -60,15 +60,17 @@ class SBERTVectorizer(
     pooling : {"auto", "mean", "max", "cls"}, default="auto"
         Token embeddings to one vector: mean, element-wise maximum, or the first token.
         ``"auto"``: the model's sentence-transformers pooling, else ``"mean"``.
-    normalize : bool or "auto", default="auto"
-        Scale embeddings to unit length; ``"auto"`` follows the model's ``Normalize``.
+    normalize : bool or "auto", default=False
+        Scale embeddings to unit length (``"auto"``: if the model has a ``Normalize``
+        module). Cosine similarity ignores it; a linear model downstream fits the unscaled
+        vectors better (the objectives page of the docs has the table).
     loss : {"auto", "softmax", "cosine", "triplet", "contrastive", "online_contrastive", \
             "mnrl", "cosent", "batch_hard_triplet", "batch_all_triplet", "simcse"}, \
             default="auto"
         Training objective (:mod:`skbert.losses`); each trains on some kinds of data, as
-        the objectives page of the docs tables. ``"auto"`` picks from the data: see
-        ``plan_`` for what ran. Texts with class labels train the pair and triplet
-        objectives on rows drawn from the labels (``pairs_per_text``).
+        the objectives page of the docs tables. ``"auto"`` picks from the data (``"mnrl"``
+        for labelled texts): see ``plan_`` for what ran. Texts with class labels train the
+        pair and triplet objectives on rows drawn from the labels (``pairs_per_text``).
     epochs : int, default=1
         Passes over the training data; 0 loads the encoder without fine-tuning.
     batch_size : int, default=32
@@ -89,7 +91,9 @@ class SBERTVectorizer(
         Inverse temperature of ``"mnrl"``, ``"simcse"`` and ``"cosent"``; None means 20.
     pairs_per_text : int or None, default=None
         Rows each labelled text anchors per epoch (pairs, triplets, or the texts the
-        batch-mining objectives embed, two per row), drawn anew each epoch. None: 40.
+        batch-mining objectives embed, two per row), drawn anew each epoch. None: the
+        default budget, ``4096 / n_texts`` rows per text within ``[2, 32]``, at most 8192
+        rows per epoch.
     positive_fraction : float or None, default=None
         Share of a labelled text's pairs that join its own class. None: 0.5.
     texts_per_class : int or None, default=None
@@ -106,10 +110,12 @@ class SBERTVectorizer(
     matryoshka_dims : tuple of int or None, default=None
         Matryoshka training: the loss summed over the first ``k`` dimensions for each
         ``k``, e.g. ``(384, 128, 64)``. Not with ``"softmax"``.
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Score the validation rows (``X_val``, else ``validation_fraction`` of the rows),
         stop after ``n_iter_no_change`` evaluations without an improvement over ``tol``,
-        and keep the best weights, the starting ones included.
+        and keep the best weights, the starting ones included. ``"auto"``: on for labelled
+        texts given ``X_val`` or at least 2000 of them, so a fit never ends worse than
+        the weights it started from on held-out texts.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping when ``X_val`` is not given.
     n_iter_no_change : int, default=2
@@ -217,7 +223,7 @@ class SBERTVectorizer(
         model: str | os.PathLike = DEFAULT_MODEL,
         *,
         pooling: str = "auto",
-        normalize: bool | str = "auto",
+        normalize: bool | str = False,
         loss: str = "auto",
         epochs: int = 1,
         batch_size: int = 32,
@@ -234,7 +240,7 @@ class SBERTVectorizer(
         score_range: tuple[float, float] | None = None,
         truncate_dim: int | None = None,
         matryoshka_dims: tuple[int, ...] | None = None,
-        early_stopping: bool = False,
+        early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 2,
         tol: float = 1e-4,

@@ -1,4 +1,5 @@
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -77,8 +78,9 @@ def test_integer_labels_of_single_texts_stay_labels_for_score_objectives():
 @pytest.mark.parametrize(
     ("loss", "X", "y", "resolved"),
     [
-        ("contrastive", TEXTS, LABELS, {"margin": 0.5, "scale": None, "pairs_per_text": 40,
-                                        "positive_fraction": 0.5, "texts_per_class": None}),
+        ("contrastive", TEXTS, LABELS, {"margin": 0.5, "scale": None, "pairs_per_text": 32,
+                                        "rows_per_epoch": 8192, "positive_fraction": 0.5,
+                                        "texts_per_class": None}),
         ("batch_all_triplet", TEXTS, LABELS, {"margin": 1.0, "texts_per_class": 4,
                                               "positive_fraction": None}),
         ("mnrl", PAIRS, None, {"scale": 20.0, "margin": None, "pairs_per_text": None}),
@@ -100,6 +102,52 @@ def test_given_settings_win_over_defaults():
 def test_the_plan_counts_rows_and_steps():
     plan = planned("cosine", PAIRS * 20, [0.5, 2.5, 5.0] * 20, batch_size=8, epochs=3)[0]
     assert (plan.n_train, plan.steps_per_epoch, plan.total_steps) == (60, 8, 24)
+
+
+# -- the default budget on labelled texts -----------------------------------------------------
+
+
+def many_texts(n, n_classes=10):
+    return [f"text {i}" for i in range(n)], [f"class {i % n_classes}" for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("n", "per_text", "steps"),
+    [(48, 32, 48), (384, 11, 132), (1200, 4, 150), (4000, 2, 250), (20000, 2, 256)],
+)
+def test_the_default_budget_shrinks_rows_per_text_and_caps_an_epoch(n, per_text, steps):
+    plan = planned("auto", *many_texts(n), early_stopping=False)[0]
+    assert (plan.objective, plan.pairs_per_text, plan.rows_per_epoch) == ("mnrl", per_text, 8192)
+    assert plan.steps_per_epoch == plan.total_steps == steps  # 32 rows a step, at most 256
+
+
+def test_the_default_budget_grows_sublinearly_and_is_bounded():
+    steps = [planned("auto", *many_texts(n), early_stopping=False)[0].total_steps
+             for n in (100, 1000, 10000, 100000)]  # fmt: skip
+    assert steps == sorted(steps) and steps[-1] <= 8192 // 32
+    assert steps[1] < 10 * steps[0] and steps[3] < 10 * steps[2]
+
+
+def test_a_given_budget_is_not_capped_and_warns_when_large():
+    with pytest.warns(UserWarning, match=r"trains 3750 steps of batch_size=32.*max_steps"):
+        plan = planned("auto", *many_texts(20000), pairs_per_text=6, early_stopping=False)[0]
+    assert (plan.pairs_per_text, plan.rows_per_epoch, plan.total_steps) == (6, None, 3750)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # bounded by max_steps: no warning
+        plan = planned("mnrl", *many_texts(20000), pairs_per_text=6, max_steps=100)[0]
+    assert plan.total_steps == 100
+
+
+@pytest.mark.parametrize(
+    ("n", "X_val", "expected"), [(200, False, False), (2000, False, True), (200, True, True)]
+)
+def test_auto_early_stopping_guards_labelled_texts_with_enough_rows_or_x_val(n, X_val, expected):
+    X, y = many_texts(n)
+    val = dict(X_val=X[:20], y_val=y[:20]) if X_val else {}
+    plan = make_plan({**PARAMS, "random_state": 0}, X, y, **val)[0]
+    assert plan.early_stopping is expected
+    assert plan.n_validation == (20 if X_val else n // 10 if expected else 0)
+    assert planned("auto", PAIRS * 1000, [0.5, 2.5, 5.0] * 1000)[0].early_stopping is False
 
 
 def test_the_seed_comes_from_random_state():

@@ -199,9 +199,12 @@ def test_pooling_parameter_is_used(tiny_model, pooling):
 
 
 def test_normalize_follows_the_sentence_transformers_model_or_the_parameter(tiny_st_model):
-    auto = make(tiny_st_model).fit(TEXTS)
+    auto = make(tiny_st_model, normalize="auto").fit(TEXTS)
     np.testing.assert_allclose(np.linalg.norm(auto.transform(TEXTS), axis=1), 1.0, rtol=1e-5)
-    raw = make(tiny_st_model, normalize=False).fit(TEXTS)
+    unit = make(tiny_st_model, normalize=True).fit(TEXTS).transform(TEXTS)
+    np.testing.assert_allclose(unit, auto.transform(TEXTS), atol=1e-6)
+    raw = make(tiny_st_model).fit(TEXTS)  # the default hands the pooled vectors on unscaled
+    assert raw.normalize_ is False
     assert not np.allclose(np.linalg.norm(raw.transform(TEXTS), axis=1), 1.0)
 
 
@@ -436,8 +439,8 @@ def test_early_stopping_split_too_small_names_validation_fraction(tiny_model):
 
 
 def test_truncate_dim_keeps_the_leading_dimensions_renormalised(tiny_st_model):
-    full = make(tiny_st_model).fit(TEXTS).transform(TEXTS)
-    vec = make(tiny_st_model, truncate_dim=8).fit(TEXTS)
+    full = make(tiny_st_model, normalize="auto").fit(TEXTS).transform(TEXTS)
+    vec = make(tiny_st_model, normalize="auto", truncate_dim=8).fit(TEXTS)
     short = vec.transform(TEXTS)
     expected = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
     np.testing.assert_allclose(short, expected, atol=1e-5)
@@ -468,7 +471,8 @@ def test_matryoshka_trains_every_prefix_and_sizes_beyond_the_model_are_errors(
     monkeypatch.setattr(
         _training, "build_loss", lambda *a, **k: built.append(real(*a, **k)) or built[-1]
     )
-    params = {"loss": "mnrl", "matryoshka_dims": (32, 8), "cache_embeddings": False}
+    params = {"loss": "mnrl", "matryoshka_dims": (32, 8), "normalize": "auto"}
+    params["cache_embeddings"] = False
     full = make(tiny_st_model, **params).fit(PAIRS)
     cut = make(tiny_st_model, truncate_dim=8, **params).fit(PAIRS)
     assert [type(b) for b in built] == [MatryoshkaLoss] * 2

@@ -1,0 +1,63 @@
+"""The default training budget on labelled texts, and the guard rails around budgets.
+
+Chosen across datasets of different shapes (``benchmarks/labelled_texts.py``; the rule and
+the table are in docs/objectives.md, "The default budget"): on labelled texts, each text
+anchors about ``BUDGET_ROWS / n`` rows, between 2 and 32, and an epoch draws at most
+``MAX_ROWS_PER_EPOCH`` rows, so the cost of a default fit grows with ``n`` up to a cap.
+``early_stopping="auto"`` holds rows out (and keeps the starting weights if fine-tuning
+does not beat them) from ``AUTO_STOPPING_TEXTS`` labelled texts, or whenever ``X_val`` is
+given; a fit planned over more than ``LARGE_BUDGET_ROWS`` rows without a bound warns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._plan import FitPlan
+
+BUDGET_ROWS = 4096
+PAIRS_PER_TEXT_RANGE = (2, 32)
+MAX_ROWS_PER_EPOCH = 8192
+LARGE_BUDGET_ROWS = 65536
+AUTO_STOPPING_TEXTS = 2000
+
+
+def default_pairs_per_text(n_texts: int) -> int:
+    """Rows each of ``n_texts`` labelled texts anchors by default: fewer as there are more.
+
+    Examples
+    --------
+    >>> [default_pairs_per_text(n) for n in (48, 384, 1200, 10000)]
+    [32, 11, 4, 2]
+    """
+    low, high = PAIRS_PER_TEXT_RANGE
+    return int(np.clip(-(-BUDGET_ROWS // max(n_texts, 1)), low, high))
+
+
+def resolve_early_stopping(
+    params: Mapping[str, Any], kind: str, objective: str | None, n_rows: int, given: bool
+) -> bool:
+    """Resolve ``early_stopping="auto"``: on for labelled texts with ``X_val`` or many texts."""
+    if params["early_stopping"] != "auto":
+        return bool(params["early_stopping"])
+    labelled = kind == "labelled_texts" and objective is not None
+    return labelled and (given or n_rows >= AUTO_STOPPING_TEXTS)
+
+
+def warn_large_budget(plan: FitPlan, params: Mapping[str, Any]) -> None:
+    """Warn when a fit is planned over many rows with no bound on its time or steps."""
+    rows = plan.total_steps * plan.batch_size
+    if rows > LARGE_BUDGET_ROWS and params["max_steps"] is None and params["max_time"] is None:
+        warnings.warn(
+            f"This fit trains {plan.total_steps} steps of batch_size={plan.batch_size} "
+            f"({rows} rows; the default budget on labelled texts is at most "
+            f"{MAX_ROWS_PER_EPOCH} per epoch), which can take hours on a CPU. Bound it with "
+            "max_steps or max_time, or fewer epochs or pairs_per_text.",
+            UserWarning,
+            stacklevel=5,  # this function, make_plan, fit, scikit-learn's wrapper, caller
+        )
