@@ -55,7 +55,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbert import SBERTVectorizer
-from skbert._budget import MAX_ROWS_PER_EPOCH, default_pairs_per_text
+from skbert._defaults import MAX_ROWS_PER_EPOCH, default_pairs_per_text
 from skbert.datasets import load_trec
 
 ROOT = Path(__file__).resolve().parents[1]

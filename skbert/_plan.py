@@ -24,8 +24,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._batching import steps_per_epoch
-from ._budget import (
+from ._defaults import (
     MAX_ROWS_PER_EPOCH,
+    default_learning_rate,
     default_pairs_per_text,
     resolve_early_stopping,
     warn_large_budget,
@@ -57,11 +58,11 @@ if TYPE_CHECKING:
 PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "model": [str, os.PathLike],
     "pooling": [StrOptions({"auto", "mean", "max", "cls"})],
-    "normalize": ["boolean", StrOptions({"auto"})],
+    "normalize": ["boolean", StrOptions({"auto"}), None],
     "loss": [StrOptions({"auto", *OBJECTIVE_DATA})],
     "epochs": [Interval(Integral, 0, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
     "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -407,7 +408,7 @@ def make_plan(
         n_validation=0 if held is None else held[0].n_samples,
         epochs=params["epochs"],
         batch_size=params["batch_size"],
-        learning_rate=params["learning_rate"],
+        learning_rate=params["learning_rate"] or default_learning_rate(kind),
         warmup_ratio=params["warmup_ratio"],
         weight_decay=params["weight_decay"],
         max_grad_norm=params["max_grad_norm"],

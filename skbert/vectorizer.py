@@ -22,6 +22,7 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from ._defaults import default_normalize
 from ._devices import resolve_device
 from ._distributed import rank_device
 from ._embedder import Embedder, load_embedder
@@ -60,10 +61,11 @@ class SBERTVectorizer(
     pooling : {"auto", "mean", "max", "cls"}, default="auto"
         Token embeddings to one vector: mean, element-wise maximum, or the first token.
         ``"auto"``: the model's sentence-transformers pooling, else ``"mean"``.
-    normalize : bool or "auto", default=False
+    normalize : bool, "auto" or None, default=None
         Scale embeddings to unit length (``"auto"``: if the model has a ``Normalize``
-        module). Cosine similarity ignores it; a linear model downstream fits the unscaled
-        vectors better (the objectives page of the docs has the table).
+        module). None: False when ``fit`` gets texts (a linear model downstream fits them
+        unscaled better), else ``"auto"`` (pair features compare unit vectors better).
+        Cosine similarity ignores it; the objectives page of the docs has the tables.
     loss : {"auto", "softmax", "cosine", "triplet", "contrastive", "online_contrastive", \
             "mnrl", "cosent", "batch_hard_triplet", "batch_all_triplet", "simcse"}, \
             default="auto"
@@ -75,8 +77,9 @@ class SBERTVectorizer(
         Passes over the training data; 0 loads the encoder without fine-tuning.
     batch_size : int, default=32
         Rows per training step, and texts per forward pass in ``transform``.
-    learning_rate : float, default=2e-5
-        Peak learning rate of AdamW.
+    learning_rate : float or None, default=None
+        Peak learning rate of AdamW. None: 5e-5 on labelled texts (whose default budget is
+        few steps), else 2e-5 as in the paper.
     warmup_ratio : float, default=0.1
         Share of the steps over which the learning rate rises linearly to its peak (step
         ``s`` of ``W`` runs at ``(s + 1) / (W + 1)`` of it: none at 0), then decays.
@@ -223,11 +226,11 @@ class SBERTVectorizer(
         model: str | os.PathLike = DEFAULT_MODEL,
         *,
         pooling: str = "auto",
-        normalize: bool | str = False,
+        normalize: bool | str | None = None,
         loss: str = "auto",
         epochs: int = 1,
         batch_size: int = 32,
-        learning_rate: float = 2e-5,
+        learning_rate: float | None = None,
         warmup_ratio: float = 0.1,
         weight_decay: float = 0.01,
         max_grad_norm: float | None = 1.0,
@@ -329,7 +332,7 @@ class SBERTVectorizer(
         device = rank_device(resolve_device(self.device))  # joins torchrun's processes
         plan, data = make_plan(params, X, y, X_val, y_val)
         with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
-            embedder = self._start(device)
+            embedder = self._start(device, default_normalize(data.input_kind))
             check_dims(params, embedder.dim)
             classes = data.training.classes if plan.objective == "softmax" else None
 
@@ -357,14 +360,14 @@ class SBERTVectorizer(
         self._fitted = fitted
         return self
 
-    def _start(self, device: torch.device) -> Embedder:
+    def _start(self, device: torch.device, normalize: bool | str) -> Embedder:
         """Return the embedder to train: a copy of the fitted one, or ``model`` loaded."""
         if not (self.warm_start and "_fitted" in vars(self)):
             return load_embedder(
                 str(self.model),
                 device=device,
                 pooling=self.pooling,
-                normalize=self.normalize,
+                normalize=normalize if self.normalize is None else self.normalize,
                 max_seq_length=self.max_seq_length,
                 trust_remote_code=self.trust_remote_code,
                 allow_pickle=self.allow_pickle,

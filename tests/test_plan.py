@@ -128,6 +128,12 @@ def test_the_default_budget_grows_sublinearly_and_is_bounded():
     assert steps[1] < 10 * steps[0] and steps[3] < 10 * steps[2]
 
 
+def test_the_default_learning_rate_is_higher_on_labelled_texts_and_a_given_one_wins():
+    assert planned("auto", *many_texts(48))[0].learning_rate == 5e-5
+    assert planned("auto", PAIRS, [0.5, 2.5, 5.0])[0].learning_rate == 2e-5
+    assert planned("auto", *many_texts(48), learning_rate=1e-5)[0].learning_rate == 1e-5
+
+
 def test_a_given_budget_is_not_capped_and_warns_when_large():
     with pytest.warns(UserWarning, match=r"trains 3750 steps of batch_size=32.*max_steps"):
         plan = planned("auto", *many_texts(20000), pairs_per_text=6, early_stopping=False)[0]

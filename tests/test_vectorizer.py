@@ -206,6 +206,8 @@ def test_normalize_follows_the_sentence_transformers_model_or_the_parameter(tiny
     raw = make(tiny_st_model).fit(TEXTS)  # the default hands the pooled vectors on unscaled
     assert raw.normalize_ is False
     assert not np.allclose(np.linalg.norm(raw.transform(TEXTS), axis=1), 1.0)
+    pairs = make(tiny_st_model, epochs=0).fit(PAIRS, SCORES)  # pairs: the model's choice
+    assert pairs.normalize_ is True
 
 
 def test_max_seq_length_truncates(tiny_model):

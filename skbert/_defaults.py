@@ -1,4 +1,4 @@
-"""The default training budget on labelled texts, and the guard rails around budgets.
+"""Defaults chosen by measurement across datasets: budget, learning rate, normalisation.
 
 Chosen across datasets of different shapes (``benchmarks/labelled_texts.py``; the rule and
 the table are in docs/objectives.md, "The default budget"): on labelled texts, each text
@@ -7,6 +7,10 @@ anchors about ``BUDGET_ROWS / n`` rows, between 2 and 32, and an epoch draws at 
 ``early_stopping="auto"`` holds rows out (and keeps the starting weights if fine-tuning
 does not beat them) from ``AUTO_STOPPING_TEXTS`` labelled texts, or whenever ``X_val`` is
 given; a fit planned over more than ``LARGE_BUDGET_ROWS`` rows without a bound warns.
+The default learning rate is higher on labelled texts, whose default budget is few steps.
+The default normalisation is chosen for what ``transform`` hands the next estimator: unscaled
+embeddings of texts (a linear model fits them better), and the model's own normalisation for
+pairs, whose pair features ``[u, v, |u - v|]`` compare unit vectors better.
 """
 
 from __future__ import annotations
@@ -25,6 +29,30 @@ PAIRS_PER_TEXT_RANGE = (2, 32)
 MAX_ROWS_PER_EPOCH = 8192
 LARGE_BUDGET_ROWS = 65536
 AUTO_STOPPING_TEXTS = 2000
+LEARNING_RATE = 2e-5  # the paper's
+LABELLED_TEXTS_LEARNING_RATE = 5e-5  # fewer steps: the default budget on few texts
+
+
+def default_normalize(input_kind: str) -> bool | str:
+    """``normalize=None`` for what ``fit`` was given: False for texts, the model's otherwise.
+
+    Examples
+    --------
+    >>> default_normalize("texts"), default_normalize("pairs")
+    (False, 'auto')
+    """
+    return False if input_kind == "texts" else "auto"
+
+
+def default_learning_rate(kind: str) -> float:
+    """Peak learning rate when ``learning_rate=None``: higher on labelled texts.
+
+    Examples
+    --------
+    >>> default_learning_rate("scored_pairs"), default_learning_rate("labelled_texts")
+    (2e-05, 5e-05)
+    """
+    return LABELLED_TEXTS_LEARNING_RATE if kind == "labelled_texts" else LEARNING_RATE
 
 
 def default_pairs_per_text(n_texts: int) -> int:
