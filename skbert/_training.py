@@ -35,8 +35,10 @@ from ._distributed import World
 from ._encoder import SentenceEncoder, Tokens
 from ._objectives import build_loss
 from ._precision import autocast
+from ._probe import probe_head
 from ._validation import EarlyStopping, ValidationSet, evaluate
 from .exceptions import warn_truncated
+from .losses import SoftmaxLoss
 
 if TYPE_CHECKING:
     from ._embedder import Embedder
@@ -146,6 +148,8 @@ def fine_tune(
             n_classes=None if classes is None else len(classes),
             normalize=embedder.encoder.normalize,
         )
+        if isinstance(loss_fn, SoftmaxLoss):
+            probe_head(loss_fn, embedder, data.training, plan)
         outcome = train(
             embedder,
             loss_fn,
