@@ -11,12 +11,14 @@ line to ``--out``; a line already there is not run again, so a killed run resume
   ``full`` (every training text).
 - Methods: :data:`METHODS`, a name and keyword arguments each (add one with one line).
 - Every fitted vectorizer is scored with three downstream features, from the same fit:
-  ``unit`` (as ``transform`` returns them: all-MiniLM-L6-v2 ends in Normalize), ``raw`` (the
-  encoder with its final L2 normalisation switched off) and ``unit+scaler`` (unit through
-  ``StandardScaler``), each followed by ``LogisticRegression(max_iter=1000)`` fitted on the
-  training texts. The raw embeddings are computed once; the unit ones are those divided by
-  their norm, which is what the encoder's last step does: every run checks this against
-  ``transform`` on 100 validation texts (``unit_check`` in the line).
+  ``raw`` (unscaled, what ``transform`` returns on texts by default), ``unit`` (divided by
+  their norm, as ``normalize=True`` or the model's Normalize module give) and ``unit+scaler``
+  (unit through ``StandardScaler``), each followed by ``LogisticRegression(max_iter=1000)``
+  fitted on the training texts. The raw embeddings are computed once; every run checks the
+  variant ``transform`` returns against ``transform`` on 100 validation texts
+  (``unit_check`` in the line).
+- ``skbert:default`` is ``SBERTVectorizer()`` with every default; the report's first table
+  compares it with frozen embeddings and SetFit.
 - SetFit 1.2 (``setfit_default``, ``setfit_iter5``) with its own logistic-regression head,
   skipped with a ``skipped`` line when it would train on more than ``--setfit-max-pairs``
   pairs; skbert configurations whose projected fit exceeds ``--max-fit-minutes`` likewise.

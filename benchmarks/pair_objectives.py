@@ -2,7 +2,7 @@
 
 For each data set, all-MiniLM-L6-v2 is fine-tuned (``--epochs``, 1 by default; batch 16,
 learning rate 2e-5, 10% warm-up; ``normalize="auto"``, the unit vectors of the model's
-``Normalize`` module, skbert's default when these tables were first measured) with each
+``Normalize`` module, skbert's default for pairs) with each
 method, one after the other in this process, and each fitted vectorizer gets two measures:
 
 - **pair accuracy**: ``make_pipeline(FrozenEstimator(vectorizer),
