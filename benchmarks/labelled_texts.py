@@ -131,7 +131,7 @@ def _skbert(loss: str, rows: int, **extra: Any) -> Method:
 METHODS: dict[str, Method] = {
     "frozen": Method("skbert", {"epochs": 0}),
     "skbert:default": Method("skbert", {}),
-    "skbert:default-lr5e-5": Method("skbert", {"learning_rate": 5e-5}),
+    "skbert:default-lr2e-5": Method("skbert", {"learning_rate": 2e-5}),
     "setfit_default": Method("setfit", {}),
     "setfit_iter5": Method("setfit", {"num_iterations": 5}),
     **{
@@ -463,7 +463,7 @@ def report(out: Path) -> int:
             f"scikit-learn {d['scikit-learn']}, sentence-transformers "
             f"{d['sentence-transformers']}, setfit {d['setfit']}."
         )
-    print(f"skbert (bench-defaults) commits: {', '.join(commits)}.")
+    print(f"skbert commits: {', '.join(commits)}.")
     print(
         "\nAccuracy x100, mean ± sd over seeds (n = seeds). Model all-MiniLM-L6-v2; head "
         "LogisticRegression(max_iter=1000) on unit / raw / unit+StandardScaler embeddings of "

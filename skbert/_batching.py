@@ -2,7 +2,9 @@
 
 Embedding sorts texts by length so a batch pads little (:func:`length_sorted_batches`).
 Training draws its batches from the run's generator: fixed rows (pairs, triplets) are
-shuffled into batches of similar length (:func:`bucketed_batches`); labelled texts get fresh
+shuffled into batches of similar length (:func:`bucketed_batches`), except for the
+in-batch-negative objectives, whose batches stay random (rows of similar length are often
+alike, and a look-alike in the batch is pushed away as a negative); labelled texts get fresh
 pairs, triplets or ``(anchor, positive)`` pairs every epoch (:mod:`skbert.pairs`), or P
 classes x K texts batches for the batch-mining objectives. :func:`schedule` draws every
 epoch of a fit; :func:`steps_per_epoch` counts them without drawing, for the fit's plan.
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._objectives import BATCH_MINING, PAIR_LOSSES
+from ._objectives import BATCH_MINING, IN_BATCH_NEGATIVES, PAIR_LOSSES
 from .pairs import anchor_positive_pairs, class_batches, label_pairs, label_triplets
 
 if TYPE_CHECKING:
@@ -91,6 +93,7 @@ def row_batches(
     text_lengths: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
+    by_length: bool = True,
 ) -> list[Batch]:
     """Cut the rows of ``index`` into :func:`bucketed_batches`, by each row's longest text.
 
@@ -106,12 +109,14 @@ def row_batches(
         Rows per batch.
     rng : numpy.random.Generator
         Source of every random choice.
+    by_length : bool, default=True
+        False: random batches (every row counts as of equal length).
 
     Returns
     -------
     batches : list of Batch
     """
-    lengths = text_lengths[index].max(axis=1)
+    lengths = text_lengths[index].max(axis=1) if by_length else np.zeros(len(index))
     return [
         Batch(index[rows], None if target is None else target[rows])
         for rows in bucketed_batches(lengths, batch_size, rng)
@@ -155,7 +160,10 @@ def epoch_batches(
     """Draw one epoch's batches of ``training`` as ``plan`` says."""
     if training.labels is None:
         assert training.index is not None
-        return row_batches(training.index, training.target, text_lengths, plan.batch_size, rng)
+        by_length = plan.objective not in IN_BATCH_NEGATIVES  # no labels to mask look-alikes
+        return row_batches(
+            training.index, training.target, text_lengths, plan.batch_size, rng, by_length
+        )
     if plan.objective in BATCH_MINING:
         assert plan.texts_per_class is not None
         counts = np.bincount(training.labels)

@@ -93,6 +93,7 @@ DEFAULT_SCALE = {"mnrl": 20.0, "simcse": 20.0, "cosent": 20.0}
 # Objectives that draw labelled pairs (positive fraction applies), and P x K batches.
 PAIR_LOSSES = frozenset({"contrastive", "online_contrastive", "cosine", "cosent"})
 BATCH_MINING = frozenset({"batch_hard_triplet", "batch_all_triplet"})
+IN_BATCH_NEGATIVES = frozenset({"mnrl", "simcse"})  # every other row of a batch is a negative
 # Objectives that sample rows from labelled texts (the pair budget applies).
 LABEL_SAMPLED = PAIR_LOSSES | BATCH_MINING | {"triplet", "mnrl"}
 SCORE_LOSSES = frozenset({"cosine", "cosent"})

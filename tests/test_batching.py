@@ -89,6 +89,19 @@ def test_row_batches_keep_rows_and_targets_together():
         np.testing.assert_array_equal(batch.index[:, 0] // 2, batch.target)
 
 
+@pytest.mark.parametrize(("loss", "sorted_by_length"), [("mnrl", False), ("cosine", True)])
+def test_in_batch_negatives_on_fixed_pairs_get_random_batches(loss, sorted_by_length):
+    # Rows of similar length are often alike, and for mnrl a look-alike in the batch is a
+    # false negative: its batches are random; other objectives keep the padding savings.
+    pairs = [(f"a {'x ' * i}", f"b {'x ' * i}") for i in range(256)]
+    y = None if loss == "mnrl" else np.linspace(0, 1, 256)
+    plan, data = planned(loss, pairs, y, batch_size=16)
+    lengths = np.asarray([len(t) for t in data.training.texts])
+    batches = epoch_batches(data.training, plan, lengths, np.random.default_rng(0))
+    spread = np.mean([np.ptp(lengths[b.index[:, 0]]) for b in batches])
+    assert bool(spread < np.ptp(lengths) / 8) == sorted_by_length
+
+
 # -- rows drawn from labelled texts -----------------------------------------------------------
 
 
