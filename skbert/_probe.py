@@ -18,6 +18,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
+from ._distributed import World
 from ._features import pair_features
 
 if TYPE_CHECKING:
@@ -73,15 +74,21 @@ def probe_head(
     classifier = loss.classifier
     rows = probe_rows(training.target, classifier.out_features, plan.seed)
     index = training.index[rows]
-    used, columns = np.unique(index, return_inverse=True)
-    embeddings, _ = embedder.embed(
-        [training.texts[i] for i in used],
-        batch_size=plan.batch_size,
-        precision=plan.precision,
-        use_cache=False,
-    )
-    u, v = torch.from_numpy(embeddings)[columns.reshape(index.shape).T]
-    probe = LogisticRegression(C=PROBE_C, max_iter=1000)
-    probe.fit(pair_features(u, v, loss.parts).numpy(), training.target[rows])
+
+    def fit() -> LogisticRegression:
+        used, columns = np.unique(index, return_inverse=True)
+        embeddings, _ = embedder.embed(
+            [training.texts[i] for i in used],
+            batch_size=plan.batch_size,
+            precision=plan.precision,
+            use_cache=False,
+        )
+        u, v = torch.from_numpy(embeddings)[columns.reshape(index.shape).T]
+        probe = LogisticRegression(C=PROBE_C, max_iter=1000)
+        return probe.fit(pair_features(u, v, loss.parts).numpy(), training.target[rows])
+
+    # Every rank of a data-parallel fit starts from rank 0's probe: solvers may differ in
+    # the last bits between processes, and fine-tuning would amplify the difference.
+    probe = World.current().from_rank_0(fit)
     copy_probe(classifier, probe)
     return probe

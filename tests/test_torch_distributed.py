@@ -171,11 +171,16 @@ def model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_process(model):
-    """Each scenario fitted here, in one process."""
-    return {
-        name: make(model, **params).fit(X, y, **fit_params)
-        for name, (params, X, y, fit_params) in SCENARIOS.items()
-    }
+    """Each scenario fitted here, in one process, with one thread as each rank has."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the softmax probe's solver turns thread-dependent rounding
+    try:  # into differences that training amplifies past the tolerance
+        return {
+            name: make(model, **params).fit(X, y, **fit_params)
+            for name, (params, X, y, fit_params) in SCENARIOS.items()
+        }
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -324,10 +329,10 @@ def test_fit_distributed_checks_its_arguments_before_starting_processes(kwargs, 
         fit_distributed(SBERTVectorizer(), PAIRS, SCORES, **kwargs)
 
 
-def test_fit_distributed_with_one_process_fits_a_copy_here(model, one_process):
+def test_fit_distributed_with_one_process_fits_a_copy_here(model):
     vec = make(model, loss="mnrl")
     fitted = fit_distributed(vec, PAIRS, n_processes=1)
     assert fitted is not vec and "_fitted" not in vars(vec)
     np.testing.assert_array_equal(
-        fitted.transform(TEXTS[:2]), one_process["mnrl"].transform(TEXTS[:2])
+        fitted.transform(TEXTS[:2]), make(model, loss="mnrl").fit(PAIRS).transform(TEXTS[:2])
     )
