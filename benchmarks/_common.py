@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: data location, peak memory, matmul peak, reporting."""
+"""Shared helpers for the benchmarks: data location, peak memory, matmul peak, reports, SetFit."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from skbert._hardware import cpu
@@ -118,3 +122,35 @@ def linear_flops_per_token(model: torch.nn.Module) -> int:
         for name, m in model.named_modules()
         if isinstance(m, torch.nn.Linear) and "pooler" not in name
     )
+
+
+def train_setfit(model: str, texts: list[str], labels: Any, seed: int, **params: Any):
+    """Train SetFit 1.2 on labelled texts, with its defaults but ``params`` (and a head of
+    ``LogisticRegression(max_iter=1000)``), in a temporary output folder.
+
+    Returns the trained ``SetFitModel``, the classes, each text's class code, and the
+    ``TrainingArguments`` it ran with.
+    """
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    classes, codes = np.unique(labels, return_inverse=True)
+    with tempfile.TemporaryDirectory() as out:
+        setfit = SetFitModel.from_pretrained(model, head_params={"max_iter": 1000})
+        args = TrainingArguments(
+            output_dir=out,
+            save_strategy="no",
+            report_to="none",
+            show_progress_bar=False,
+            seed=seed,
+            **params,
+        )
+        trainer = Trainer(
+            model=setfit,
+            args=args,
+            train_dataset=Dataset.from_dict({"text": texts, "label": codes.tolist()}),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.train()
+    return setfit, classes, codes, args

@@ -40,7 +40,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -51,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import train_setfit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -256,29 +256,8 @@ def run_skbert(model: str, params: dict[str, Any], train, data: Dataset, seed: i
 
 def run_setfit(model: str, params: dict[str, Any], train, data: Dataset, seed: int):
     os.environ.setdefault("TQDM_DISABLE", "1")  # SetFit's bars ignore show_progress_bar
-    from datasets import Dataset as HFDataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-
-    classes, codes = np.unique(train[1], return_inverse=True)
     start, cpu = time.perf_counter(), time.process_time()
-    with tempfile.TemporaryDirectory() as out:
-        setfit = SetFitModel.from_pretrained(model, head_params={"max_iter": 1000})
-        args = TrainingArguments(
-            output_dir=out,
-            save_strategy="no",
-            report_to="none",
-            show_progress_bar=False,
-            seed=seed,
-            **params,
-        )
-        trainer = Trainer(
-            model=setfit,
-            args=args,
-            train_dataset=HFDataset.from_dict({"text": train[0], "label": codes.tolist()}),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            trainer.train()
+    setfit, classes, codes, _ = train_setfit(model, train[0], train[1], seed, **params)
     fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu
 
     def accuracy(split: tuple[list[str], np.ndarray]) -> float:

@@ -25,13 +25,13 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import train_setfit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
@@ -90,30 +90,11 @@ def setfit_pairs(codes: np.ndarray, pairs_per_text: int | None) -> int:
 
 
 def run_setfit(model, train, test, seed, pairs_per_text):
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-
     start, cpu = time.perf_counter(), time.process_time()
-    classes, codes = np.unique(train[1], return_inverse=True)
-    with tempfile.TemporaryDirectory() as out:
-        setfit = SetFitModel.from_pretrained(model, head_params={"max_iter": 1000})
-        extra = {} if pairs_per_text is None else {"num_iterations": pairs_per_text // 2}
-        args = TrainingArguments(
-            output_dir=out,
-            save_strategy="no",
-            report_to="none",
-            show_progress_bar=False,
-            seed=seed,
-            **extra,
-        )
-        trainer = Trainer(
-            model=setfit,
-            args=args,
-            train_dataset=Dataset.from_dict({"text": train[0], "label": codes.tolist()}),
-        )
-        trainer.train()
-        steps = math.ceil(setfit_pairs(codes, pairs_per_text) / args.embedding_batch_size)
-        predicted = classes[np.asarray(setfit.predict(test[0]))]
+    extra = {} if pairs_per_text is None else {"num_iterations": pairs_per_text // 2}
+    setfit, classes, codes, args = train_setfit(model, train[0], train[1], seed, **extra)
+    steps = math.ceil(setfit_pairs(codes, pairs_per_text) / args.embedding_batch_size)
+    predicted = classes[np.asarray(setfit.predict(test[0]))]
     accuracy = float((predicted == test[1]).mean())
     return accuracy, time.perf_counter() - start, time.process_time() - cpu, steps
 
