@@ -61,6 +61,7 @@ def test_code_blocks_of_page_run(page, tmp_path, monkeypatch):
     for line, code in python_blocks(page):
         # Padding puts each line at its line number in the page, so a traceback points there.
         exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    assert set(namespace) - {"__name__", "__builtins__"}, "the page's blocks defined nothing"
 
 
 def _modules_with_examples() -> list[object]:

@@ -262,7 +262,8 @@ def test_no_warning_where_the_precision_pays(fitted, hardware):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for precision in ("bfloat16", "int8", "auto"):
-            fitted.set_params(precision=precision).transform(TEXTS)
+            embeddings = fitted.set_params(precision=precision).transform(TEXTS)
+            assert embeddings.shape[0] == len(TEXTS) and np.isfinite(embeddings).all()
     fitted.set_params(precision="float32")
 
 

@@ -36,7 +36,9 @@ DATA_FREE_CHECKS = [
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS, ids=lambda c: c.__name__)
 def test_sklearn_data_free_checks(check):
     # Each check raises (AssertionError or the error it expected and missed) on a violation.
-    check("SBERTVectorizer", SBERTVectorizer())
+    estimator = SBERTVectorizer()
+    check("SBERTVectorizer", estimator)
+    assert estimator.get_params() == SBERTVectorizer().get_params()  # the check changed none
 
 
 def test_tags_declare_string_input():
