@@ -33,14 +33,18 @@ LEARNING_RATE = 2e-5  # the paper's
 LABELLED_TEXTS_LEARNING_RATE = 5e-5  # fewer steps: the default budget on few texts
 
 
-def default_normalize(input_kind: str) -> bool | str:
-    """``normalize=None`` for what ``fit`` was given: False for texts, the model's otherwise.
+def resolve_normalize(normalize: bool | str | None, input_kind: str) -> bool | str:
+    """Resolve ``normalize=None`` for what ``fit`` was given: False for texts, else "auto".
 
     Examples
     --------
-    >>> default_normalize("texts"), default_normalize("pairs")
+    >>> resolve_normalize(None, "texts"), resolve_normalize(None, "pairs")
     (False, 'auto')
+    >>> resolve_normalize(True, "texts")
+    True
     """
+    if normalize is not None:
+        return normalize
     return False if input_kind == "texts" else "auto"
 
 

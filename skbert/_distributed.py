@@ -39,12 +39,12 @@ if TYPE_CHECKING:
 
 if dist.is_available():
     # torch.distributed.nn's functions take group.WORLD as a default argument, evaluated on
-    # import. Imported while a process group exists (DistributedDataParallel and
-    # transformers import it during a fit), they keep that group forever: destroy_process_group
-    # cannot free it, and its gloo threads live on into the interpreter's shutdown, where
-    # releasing a finished collective aborts the process now and then (SIGABRT, "terminate
-    # called without an active exception", about 1 torchrun launch in 15). Imported here,
-    # before skbert or torchrun's variables set up any group, they keep None.
+    # import. Imported while a process group exists (DistributedDataParallel and transformers
+    # import it during a fit), they keep that group forever: destroy_process_group cannot
+    # free it, and its gloo threads live on into the interpreter's shutdown, where releasing
+    # a finished collective aborts the process now and then (SIGABRT, "terminate called
+    # without an active exception", in 5 of 91 torchrun launches of the test script).
+    # Imported here, before skbert or torchrun's variables set up any group, they keep None.
     import torch.distributed.nn
 
 logger = logging.getLogger(__name__)

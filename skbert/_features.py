@@ -6,13 +6,16 @@ classification objective; ``u * v`` is the other combination the paper tried.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from sklearn import get_config
 from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from ._state import FittedState
 
 PAIR_PARTS = ("u", "v", "abs_diff", "product")
 
@@ -49,10 +52,14 @@ def pair_features(u: torch.Tensor, v: torch.Tensor, parts: tuple[str, ...]) -> t
 class FeatureNamesMixin(ClassNamePrefixFeaturesOutMixin):
     """Output width and column names of a vectorizer: per embedding, or per pair part."""
 
+    def _width(self, state: FittedState) -> int:
+        """Columns of ``transform``'s output for the fitted ``state``."""
+        parts = len(self.pair_features) if state.input_kind == "pairs" else 1
+        return parts * state.embedding_dim
+
     @property
     def _n_features_out(self) -> int:
-        parts = len(self.pair_features) if self.input_kind_ == "pairs" else 1
-        return parts * self.embedding_dim_
+        return self._width(self._fitted)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the output columns: ``sbertvectorizer0, ...``, or per part for pairs.
@@ -75,7 +82,7 @@ class FeatureNamesMixin(ClassNamePrefixFeaturesOutMixin):
             dtype=object,
         )
 
-    def _check_text_columns(self) -> None:
+    def _check_text_columns(self, state: FittedState) -> None:
         """Refuse to embed texts into named columns sized for the pairs ``fit`` saw.
 
         ``set_output(transform="pandas")`` (or ``"polars"``) names the columns with
@@ -84,13 +91,13 @@ class FeatureNamesMixin(ClassNamePrefixFeaturesOutMixin):
         """
         config = getattr(self, "_sklearn_output_config", {}).get("transform")
         if (
-            self.input_kind_ == "pairs"
+            state.input_kind == "pairs"
             and (config or get_config()["transform_output"]) != "default"
         ):
             raise ValueError(
                 "This vectorizer was fitted on pairs, so get_feature_names_out names its "
-                f"{self._n_features_out} pair-feature columns, which do not fit the "
-                f"{self.embedding_dim_} columns of text embeddings. Embed texts into plain "
+                f"{self._width(state)} pair-feature columns, which do not fit the "
+                f"{state.embedding_dim} columns of text embeddings. Embed texts into plain "
                 "arrays: vectorizer.set_output(transform='default'), or within "
                 "sklearn.config_context(transform_output='default')."
             )

@@ -408,7 +408,11 @@ def make_plan(
         n_validation=0 if held is None else held[0].n_samples,
         epochs=params["epochs"],
         batch_size=params["batch_size"],
-        learning_rate=params["learning_rate"] or default_learning_rate(kind),
+        learning_rate=(
+            default_learning_rate(kind)
+            if params["learning_rate"] is None
+            else params["learning_rate"]
+        ),
         warmup_ratio=params["warmup_ratio"],
         weight_decay=params["weight_decay"],
         max_grad_norm=params["max_grad_norm"],

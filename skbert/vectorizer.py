@@ -22,7 +22,7 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from ._defaults import default_normalize
+from ._defaults import resolve_normalize
 from ._devices import resolve_device
 from ._distributed import rank_device
 from ._embedder import Embedder, load_embedder
@@ -332,7 +332,7 @@ class SBERTVectorizer(
         device = rank_device(resolve_device(self.device))  # joins torchrun's processes
         plan, data = make_plan(params, X, y, X_val, y_val)
         with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
-            embedder = self._start(device, default_normalize(data.input_kind))
+            embedder = self._start(device, resolve_normalize(self.normalize, data.input_kind))
             check_dims(params, embedder.dim)
             classes = data.training.classes if plan.objective == "softmax" else None
 
@@ -367,7 +367,7 @@ class SBERTVectorizer(
                 str(self.model),
                 device=device,
                 pooling=self.pooling,
-                normalize=normalize if self.normalize is None else self.normalize,
+                normalize=normalize,
                 max_seq_length=self.max_seq_length,
                 trust_remote_code=self.trust_remote_code,
                 allow_pickle=self.allow_pickle,
@@ -413,7 +413,7 @@ class SBERTVectorizer(
         state = self._fitted
         data = check_texts(X, allow_empty=True)
         if data.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
-            return np.empty((0, self._n_features_out), dtype=np.float32)
+            return np.empty((0, self._width(state)), dtype=np.float32)
         if data.kind == "triplets":
             raise ValueError(
                 "transform takes texts or pairs, got triplets in X; embed the texts instead: "
@@ -421,7 +421,7 @@ class SBERTVectorizer(
             )
         texts, index = data.flat()
         if data.kind == "texts":
-            self._check_text_columns()
+            self._check_text_columns(state)
         embeddings = self._embed(state, texts)
         if data.kind == "texts":
             return embeddings

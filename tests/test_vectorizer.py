@@ -473,8 +473,9 @@ def test_matryoshka_trains_every_prefix_and_sizes_beyond_the_model_are_errors(
     monkeypatch.setattr(
         _training, "build_loss", lambda *a, **k: built.append(real(*a, **k)) or built[-1]
     )
-    params = {"loss": "mnrl", "matryoshka_dims": (32, 8), "normalize": "auto"}
-    params["cache_embeddings"] = False
+    params = {
+        "loss": "mnrl", "matryoshka_dims": (32, 8), "normalize": "auto", "cache_embeddings": False
+    }  # fmt: skip
     full = make(tiny_st_model, **params).fit(PAIRS)
     cut = make(tiny_st_model, truncate_dim=8, **params).fit(PAIRS)
     assert [type(b) for b in built] == [MatryoshkaLoss] * 2
