@@ -37,11 +37,11 @@ from sklearn.pipeline import make_pipeline
 
 from skbert import SBERTVectorizer
 from skbert._hardware import cpu as cpu_info
-from skbert._objectives import OBJECTIVE_DATA
+from skbert._objectives import OBJECTIVES
 from skbert.datasets import load_trec
 
 REPO = Path(__file__).resolve().parents[1]
-LABELLED_TEXT_OBJECTIVES = [n for n, kinds in OBJECTIVE_DATA.items() if "labelled_texts" in kinds]
+LABELLED_TEXT_OBJECTIVES = [n for n, o in OBJECTIVES.items() if "labelled_texts" in o.data]
 
 
 def model_path() -> str:

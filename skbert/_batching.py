@@ -1,24 +1,23 @@
-"""Every batch skbert builds: length-sorted for embedding, and each epoch's training batches.
+"""Each epoch's training batches, drawn as the objective's record says.
 
-Embedding sorts texts by length so a batch pads little (:func:`length_sorted_batches`).
 Training draws its batches from the run's generator: fixed rows (pairs, triplets) are
 shuffled into batches of similar length (:func:`bucketed_batches`), except for the
-in-batch-negative objectives, whose batches stay random (rows of similar length are often
+objectives with ``random_batches`` (the in-batch negatives: rows of similar length are often
 alike, and a look-alike in the batch is pushed away as a negative); labelled texts get fresh
 pairs, triplets or ``(anchor, positive)`` pairs every epoch (:mod:`skbert.pairs`), or P
-classes x K texts batches for the batch-mining objectives. :func:`schedule` draws every
-epoch of a fit; :func:`steps_per_epoch` counts them without drawing, for the fit's plan.
+classes x K texts batches for the batch-mining objectives. :func:`draw_epochs` draws every
+epoch of a fit; :func:`steps_per_epoch` counts an epoch's batches by drawing one, so the
+count comes from the code that builds them.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._objectives import BATCH_MINING, IN_BATCH_NEGATIVES, PAIR_LOSSES
+from ._objectives import OBJECTIVES
 from .pairs import anchor_positive_pairs, class_batches, label_pairs, label_triplets
 
 if TYPE_CHECKING:
@@ -40,12 +39,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.index)
-
-
-def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Row indices in batches of similar length, longest first, so padding stays small."""
-    order = np.argsort(-lengths, kind="stable")
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def bucketed_batches(
@@ -79,12 +72,6 @@ def bucketed_batches(
         chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def n_bucketed_batches(n_rows: int, batch_size: int) -> int:
-    """How many batches :func:`bucketed_batches` cuts ``n_rows`` rows into."""
-    full, rest = divmod(n_rows, batch_size * MEGABATCH)
-    return full * MEGABATCH + math.ceil(rest / batch_size)
 
 
 def row_batches(
@@ -123,91 +110,118 @@ def row_batches(
     ]
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How a fit draws its batches: its objective's rules and the plan's sizes.
+
+    ``text_rows`` is how rows are drawn from labelled texts (see
+    :data:`skbert._objectives.TEXT_ROWS_PARAMETERS`), ``random_batches`` whether fixed rows
+    stay in random batches; the rest are the plan's resolved settings.
+    """
+
+    text_rows: str | None
+    random_batches: bool
+    batch_size: int
+    pairs_per_text: int | None = None
+    positive_fraction: float | None = None
+    texts_per_class: int | None = None
+    rows_per_epoch: int | None = None
+
+    @classmethod
+    def of(cls, plan: FitPlan) -> Sampling:
+        """Return the sampling ``plan`` asks for."""
+        assert plan.objective is not None and plan.batch_size is not None
+        record = OBJECTIVES[plan.objective]
+        return cls(
+            record.text_rows,
+            record.random_batches,
+            plan.batch_size,
+            plan.pairs_per_text,
+            plan.positive_fraction,
+            plan.texts_per_class,
+            plan.rows_per_epoch,
+        )
+
+
 def _labelled_rows(
-    training: TrainingSet, plan: FitPlan, rng: np.random.Generator
+    labels: np.ndarray, sampling: Sampling, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One epoch's rows drawn from the labels, and their target."""
-    labels, per_text = training.labels, plan.pairs_per_text
-    assert labels is not None and per_text is not None
-    if plan.objective in PAIR_LOSSES:
-        assert plan.positive_fraction is not None
+    per_text = sampling.pairs_per_text
+    assert per_text is not None
+    if sampling.text_rows == "pairs":
+        assert sampling.positive_fraction is not None
         left, right, same = label_pairs(
-            labels, per_text=per_text, positive_fraction=plan.positive_fraction, random_state=rng
+            labels,
+            per_text=per_text,
+            positive_fraction=sampling.positive_fraction,
+            random_state=rng,
         )
         return np.stack([left, right], axis=1), same.astype(np.float32)
-    if plan.objective == "triplet":
+    if sampling.text_rows == "triplets":
         return np.stack(label_triplets(labels, per_text=per_text, random_state=rng), axis=1), None
+    assert sampling.text_rows == "anchor_positive", sampling.text_rows
     anchor, positive = anchor_positive_pairs(labels, per_text=per_text, random_state=rng)
     return np.stack([anchor, positive], axis=1), labels[anchor]
 
 
-def _classes_per_batch(counts: np.ndarray, plan: FitPlan) -> int:
-    assert plan.texts_per_class is not None
-    return min(plan.batch_size // plan.texts_per_class, len(counts))
-
-
-def _n_class_batches(counts: np.ndarray, plan: FitPlan) -> int:
-    """Batches that embed about as many texts as the pair budget would (2 per pair)."""
-    assert plan.pairs_per_text is not None and plan.texts_per_class is not None
-    per_batch = _classes_per_batch(counts, plan) * plan.texts_per_class
-    rows = int(counts.sum()) * plan.pairs_per_text
-    return math.ceil(2 * min(rows, plan.rows_per_epoch or rows) / per_batch)
+def _class_batches(
+    labels: np.ndarray, sampling: Sampling, rng: np.random.Generator
+) -> list[Batch]:
+    """P classes x K texts batches that embed about as many texts as the pair budget would."""
+    per_text, per_class = sampling.pairs_per_text, sampling.texts_per_class
+    assert per_text is not None and per_class is not None
+    counts = np.bincount(labels)
+    per_batch = min(sampling.batch_size // per_class, len(counts)) * per_class
+    rows = int(counts.sum()) * per_text
+    n_batches = -(-2 * min(rows, sampling.rows_per_epoch or rows) // per_batch)  # 2 per pair
+    batches = class_batches(
+        labels,
+        batch_size=sampling.batch_size,
+        per_class=per_class,
+        n_batches=n_batches,
+        random_state=rng,
+    )
+    return [Batch(batch[:, None], labels[batch]) for batch in batches]
 
 
 def epoch_batches(
-    training: TrainingSet, plan: FitPlan, text_lengths: np.ndarray, rng: np.random.Generator
+    training: TrainingSet, sampling: Sampling, text_lengths: np.ndarray, rng: np.random.Generator
 ) -> list[Batch]:
-    """Draw one epoch's batches of ``training`` as ``plan`` says."""
+    """Draw one epoch's batches of ``training``."""
     if training.labels is None:
         assert training.index is not None
-        by_length = plan.objective not in IN_BATCH_NEGATIVES  # no labels to mask look-alikes
         return row_batches(
-            training.index, training.target, text_lengths, plan.batch_size, rng, by_length
+            training.index,
+            training.target,
+            text_lengths,
+            sampling.batch_size,
+            rng,
+            by_length=not sampling.random_batches,  # no labels to mask look-alikes
         )
-    if plan.objective in BATCH_MINING:
-        assert plan.texts_per_class is not None
-        counts = np.bincount(training.labels)
-        batches = class_batches(
-            training.labels,
-            batch_size=plan.batch_size,
-            per_class=plan.texts_per_class,
-            n_batches=_n_class_batches(counts, plan),
-            random_state=rng,
-        )
-        return [Batch(batch[:, None], training.labels[batch]) for batch in batches]
-    index, target = _labelled_rows(training, plan, rng)
-    if plan.rows_per_epoch is not None and len(index) > plan.rows_per_epoch:
-        kept = np.sort(rng.choice(len(index), plan.rows_per_epoch, replace=False))
+    if sampling.text_rows == "class_batches":
+        return _class_batches(training.labels, sampling, rng)
+    index, target = _labelled_rows(training.labels, sampling, rng)
+    if sampling.rows_per_epoch is not None and len(index) > sampling.rows_per_epoch:
+        kept = np.sort(rng.choice(len(index), sampling.rows_per_epoch, replace=False))
         index, target = index[kept], None if target is None else target[kept]
-    return row_batches(index, target, text_lengths, plan.batch_size, rng)
+    return row_batches(index, target, text_lengths, sampling.batch_size, rng)
 
 
-def schedule(training: TrainingSet, plan: FitPlan, text_lengths: np.ndarray) -> list[list[Batch]]:
-    """Every epoch's batches, drawn from a generator seeded with ``plan.seed``."""
-    rng = np.random.default_rng(plan.seed)
-    return [epoch_batches(training, plan, text_lengths, rng) for _ in range(plan.epochs)]
+def draw_epochs(
+    training: TrainingSet, sampling: Sampling, text_lengths: np.ndarray, *, epochs: int, seed: int
+) -> list[list[Batch]]:
+    """Every epoch's batches, drawn from a generator seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [epoch_batches(training, sampling, text_lengths, rng) for _ in range(epochs)]
 
 
-def _n_labelled_rows(counts: np.ndarray, plan: FitPlan) -> int:
-    """Rows :func:`_labelled_rows` draws per epoch (the rules of :mod:`skbert.pairs`)."""
-    per_text = plan.pairs_per_text
-    assert per_text is not None
-    anchoring = int(counts[counts > 1].sum())  # texts of a class of one anchor no positive
-    if plan.objective in PAIR_LOSSES:
-        assert plan.positive_fraction is not None
-        positives = min(max(round(per_text * plan.positive_fraction), 1), per_text - 1)
-        rows = anchoring * positives + int(counts.sum()) * (per_text - positives)
-    else:
-        rows = anchoring * per_text
-    return min(rows, plan.rows_per_epoch or rows)
+def steps_per_epoch(training: TrainingSet, sampling: Sampling) -> int:
+    """How many batches :func:`epoch_batches` draws: the count of one epoch drawn.
 
-
-def steps_per_epoch(training: TrainingSet, plan: FitPlan) -> int:
-    """How many batches :func:`epoch_batches` draws, counted without drawing them."""
-    if training.labels is None:
-        assert training.index is not None
-        return n_bucketed_batches(len(training.index), plan.batch_size)
-    counts = np.bincount(training.labels)
-    if plan.objective in BATCH_MINING:
-        return _n_class_batches(counts, plan)
-    return n_bucketed_batches(_n_labelled_rows(counts, plan), plan.batch_size)
+    Every epoch draws as many batches (the rules of :mod:`skbert.pairs` fix the number of
+    rows, the lengths only their order), so one epoch drawn from any generator tells.
+    """
+    n_texts = len(training.texts)
+    lengths = np.zeros(n_texts, dtype=np.int64)
+    return len(epoch_batches(training, sampling, lengths, np.random.default_rng(0)))

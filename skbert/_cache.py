@@ -1,11 +1,12 @@
-"""A process-level, size-bounded cache of embeddings computed by encoders that were not fine-tuned.
+"""A process-level, size-bounded cache of embeddings, shared by every vectorizer.
 
-A frozen vectorizer (``loss_`` is None) embeds a text exactly as any other frozen vectorizer
-with the same model files and settings does, so searches that refit it for every candidate
-and fold (``GridSearchCV`` over a downstream ``C``) need not embed the same texts again. The
-key is the model's fingerprint (resolved folder plus the size and modification time of its
-files) with every setting that changes the output, and the text itself. Fine-tuned encoders
-are never cached. The cache lives in the process, not in the estimator: pickles stay small.
+An encoder embeds a text exactly as any other encoder with the same weights, tokenizer and
+settings does, so searches that refit a vectorizer for every candidate and fold
+(``GridSearchCV`` over a downstream ``C``) need not embed the same texts again. The key is
+the embedder's identity (a digest of its weights, tokenizer and output settings, see
+:mod:`skbert._embedder`) with the device and precision, and the text itself; a fine-tuned
+encoder has an identity of its own and is cached alike. The cache lives in the process,
+not in the estimator: pickles stay small.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from pathlib import Path
 
 import numpy as np
 
@@ -25,17 +25,6 @@ ENTRY_OVERHEAD = 256
 def entry_bytes(text: str, row: np.ndarray) -> int:
     """Memory one cached embedding holds, as counted against the bound."""
     return row.nbytes + len(text) + ENTRY_OVERHEAD
-
-
-def fingerprint(folder: Path) -> tuple[str, tuple[tuple[str, int, int], ...]]:
-    """Identify a model folder by its resolved path and the size and mtime of its files."""
-    folder = folder.resolve()
-    stamps = tuple(
-        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    )
-    return str(folder), stamps
 
 
 class EmbeddingCache:

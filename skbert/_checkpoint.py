@@ -37,17 +37,19 @@ if TYPE_CHECKING:
     from ._plan import FitData, FitPlan
 
 FILE = "skbert_checkpoint.pt"
+_WHERE_AND_WHEN = frozenset({"max_time", "device", "checkpoint_dir", "checkpoint_steps"})
 _FORMAT = 1
 
 
 def fingerprint(plan: FitPlan, data: FitData, identity: str) -> str:
     """Digest of what decides a fit's course: its plan, its rows, its starting weights.
 
-    ``max_time`` is left out: it decides when a fit stops, not what its steps compute, so a
-    fit resumed with more time goes on.
+    ``max_time``, the device and the checkpointing are left out: they decide where and when
+    a fit runs and stops, not what its steps compute, so a fit resumed with more time, on
+    another device or with checkpoints written at other steps goes on.
     """
     digest = hashlib.sha256()
-    settings = {k: v for k, v in dataclasses.asdict(plan).items() if k != "max_time"}
+    settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _WHERE_AND_WHEN}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     digest.update(identity.encode())
     training = [getattr(data.training, f.name) for f in dataclasses.fields(data.training)]

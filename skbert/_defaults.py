@@ -15,20 +15,20 @@ pairs, whose pair features ``[u, v, |u - v|]`` compare unit vectors better.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ._plan import FitPlan
+from ._messages import warn
 
 BUDGET_ROWS = 4096
 PAIRS_PER_TEXT_RANGE = (2, 32)
 MAX_ROWS_PER_EPOCH = 8192
 LARGE_BUDGET_ROWS = 65536
 AUTO_STOPPING_TEXTS = 2000
+DEFAULT_POSITIVE_FRACTION = 0.5  # of the pairs drawn from labelled texts, same-class ones
+DEFAULT_TEXTS_PER_CLASS = 4  # K of the P classes x K texts batches
 LEARNING_RATE = 2e-5  # the paper's
 LABELLED_TEXTS_LEARNING_RATE = 5e-5  # fewer steps: the default budget on few texts
 
@@ -81,15 +81,16 @@ def resolve_early_stopping(
     return labelled and (given or n_rows >= AUTO_STOPPING_TEXTS)
 
 
-def warn_large_budget(plan: FitPlan, params: Mapping[str, Any]) -> None:
+def warn_large_budget(
+    total_steps: int, batch_size: int, max_steps: int | None, max_time: float | None
+) -> None:
     """Warn when a fit is planned over many rows with no bound on its time or steps."""
-    rows = plan.total_steps * plan.batch_size
-    if rows > LARGE_BUDGET_ROWS and params["max_steps"] is None and params["max_time"] is None:
-        warnings.warn(
-            f"This fit trains {plan.total_steps} steps of batch_size={plan.batch_size} "
+    rows = total_steps * batch_size
+    if rows > LARGE_BUDGET_ROWS and max_steps is None and max_time is None:
+        warn(
+            f"This fit trains {total_steps} steps of batch_size={batch_size} "
             f"({rows} rows; the default budget on labelled texts is at most "
             f"{MAX_ROWS_PER_EPOCH} per epoch), which can take hours on a CPU. Bound it with "
             "max_steps or max_time, or fewer epochs or pairs_per_text.",
             UserWarning,
-            stacklevel=5,  # this function, make_plan, fit, scikit-learn's wrapper, caller
         )

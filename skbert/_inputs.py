@@ -27,10 +27,14 @@ _UNICODE_BLOCK = 4096  # texts checked for valid Unicode in one call
 
 @dataclass(frozen=True)
 class TextColumns:
-    """``X`` as columns of texts: one column for texts, two for pairs, three for triplets."""
+    """``X`` as columns of texts: one column for texts, two for pairs, three for triplets.
+
+    ``input_kind`` names the shape (``"texts"``, ``"pairs"``, ``"triplets"``); the kind of
+    training data, which ``y`` decides too, is :func:`skbert._objectives.data_kind`.
+    """
 
     columns: tuple[list[str], ...]
-    kind: XKind
+    input_kind: XKind
 
     @property
     def n_samples(self) -> int:
@@ -53,7 +57,9 @@ class TextColumns:
 
     def subset(self, rows: np.ndarray) -> TextColumns:
         """Return the given rows, in the given order."""
-        return TextColumns(tuple([column[i] for i in rows] for column in self.columns), self.kind)
+        return TextColumns(
+            tuple([column[i] for i in rows] for column in self.columns), self.input_kind
+        )
 
 
 def _describe(value: Any) -> str:

@@ -1,27 +1,23 @@
-"""Which objective trains on which data, what ``"auto"`` picks, and building the loss module.
+"""The registry of objectives: one record each, and what is derived from the records.
 
-The data ``fit`` receives is one of these kinds:
+An :class:`Objective` says everything skbert needs to train with it: the kinds of data it
+trains on, how the target of fixed rows is put in the form its loss takes, how rows are drawn
+from texts, its own parameters and their defaults, where ``loss="auto"`` picks it, and how its
+loss module is built. The parameter constraints, the target checks, the training sets, the
+batches and their count, the warnings about parameters an objective ignores and the objective
+table in docs/objectives.md are all derived from :data:`OBJECTIVES`, so a new objective is one
+record here plus its loss in :mod:`skbert.losses` (docs/development.md walks through it).
 
-================  ==========================================  ======================
-kind              ``X`` and ``y``                             ``loss="auto"``
-================  ==========================================  ======================
-texts             1-D texts, no ``y``                         no fine-tuning
-labelled_texts    1-D texts, class labels                     ``"batch_all_triplet"``
-pairs             ``(n, 2)`` pairs, no ``y``                  ``"mnrl"``
-scored_pairs      ``(n, 2)`` pairs, real-valued scores        ``"cosine"``
-labelled_pairs    ``(n, 2)`` pairs, class labels              ``"softmax"``
-triplets          ``(n, 3)`` anchor, positive, negative       ``"triplet"``
-================  ==========================================  ======================
-
-This module is the catalogue: which data each objective trains on, what ``loss="auto"``
-picks, each objective's own defaults, and :func:`build_loss`, which makes the loss module a
-fit's plan names. Turning ``(X, y)`` into rows is :mod:`skbert._training_set`'s job.
+The kinds of data ``fit`` receives (:data:`DATA_DESCRIPTIONS`) are named here too: texts,
+labelled texts, pairs, scored pairs, labelled pairs and triplets.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 from torch import nn
@@ -39,9 +35,6 @@ from .losses import (
     SoftmaxLoss,
     TripletLoss,
 )
-
-if TYPE_CHECKING:
-    from ._plan import FitPlan
 
 DATA_DESCRIPTIONS = {
     "texts": "texts without labels",
@@ -61,55 +54,200 @@ TARGET_KIND: dict[str, YKind | None] = {
     "triplets": None,
 }
 
-# The data each objective is defined on; the first kind is the one it is named for.
-OBJECTIVE_DATA: dict[str, tuple[str, ...]] = {
-    "softmax": ("labelled_pairs",),
-    "cosine": ("scored_pairs", "labelled_texts"),
-    "triplet": ("triplets", "labelled_texts"),
-    "contrastive": ("labelled_pairs", "labelled_texts"),
-    "online_contrastive": ("labelled_pairs", "labelled_texts"),
-    "mnrl": ("pairs", "triplets", "labelled_texts"),
-    "cosent": ("scored_pairs", "labelled_texts"),
-    "batch_hard_triplet": ("labelled_texts",),
-    "batch_all_triplet": ("labelled_texts",),
-    "simcse": ("texts", "labelled_texts"),
-}
-AUTO_LOSS: dict[str, str | None] = {
-    "texts": None,
-    "labelled_texts": "mnrl",  # chosen across datasets: benchmarks/labelled_texts.py
-    "pairs": "mnrl",
-    "scored_pairs": "cosine",
-    "labelled_pairs": "softmax",
-    "triplets": "triplet",
-}
-DEFAULT_MARGIN = {
-    "triplet": 1.0,
-    "batch_hard_triplet": 1.0,
-    "batch_all_triplet": 1.0,
-    "contrastive": 0.5,
-    "online_contrastive": 0.5,
-}
-DEFAULT_SCALE = {"mnrl": 20.0, "simcse": 20.0, "cosent": 20.0}
-# Objectives that draw labelled pairs (positive fraction applies), and P x K batches.
-PAIR_LOSSES = frozenset({"contrastive", "online_contrastive", "cosine", "cosent"})
-BATCH_MINING = frozenset({"batch_hard_triplet", "batch_all_triplet"})
-IN_BATCH_NEGATIVES = frozenset({"mnrl", "simcse"})  # every other row of a batch is a negative
-# Objectives that sample rows from labelled texts (the pair budget applies).
-LABEL_SAMPLED = PAIR_LOSSES | BATCH_MINING | {"triplet", "mnrl"}
-SCORE_LOSSES = frozenset({"cosine", "cosent"})
-BINARY_LOSSES = frozenset({"contrastive", "online_contrastive"})
+# How rows are drawn from labelled texts every epoch (:mod:`skbert._batching`), and the
+# parameters each way reads: "pairs" (same-class and other-class pairs, labelled 0/1),
+# "triplets", "anchor_positive" (the rest of the batch as negatives) and "class_batches"
+# (P classes x K texts). "views" rows are fixed: each text twice, as its own positive.
+TEXT_ROWS_PARAMETERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "pairs": ("pairs_per_text", "positive_fraction"),
+        "triplets": ("pairs_per_text",),
+        "anchor_positive": ("pairs_per_text",),
+        "class_batches": ("pairs_per_text", "texts_per_class"),
+        "views": (),
+    }
+)
+# How the ``y`` of fixed rows becomes their target (:mod:`skbert._training_set`), and the
+# parameters each way reads: "classes" (class indices), "unit_scores" (scores scaled onto
+# [0, 1]), "scores" (as given), "binary" (0/1), "none" (no target).
+TARGET_PARAMETERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "classes": (),
+        "unit_scores": ("score_range",),
+        "scores": (),
+        "binary": (),
+        "none": (),
+    }
+)
+
+
+class LossInputs(NamedTuple):
+    """What a loss is built from: the embedding size, the classes, the resolved settings."""
+
+    dim: int
+    n_classes: int | None
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: the data it trains on, how its rows are built, its loss.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``loss`` that selects it.
+    data : tuple of str
+        The kinds of data (keys of :data:`DATA_DESCRIPTIONS`) it trains on; the first is the
+        one it is named for.
+    loss : callable
+        Builds the loss module from :class:`LossInputs`.
+    target : str
+        How the ``y`` of fixed rows (pairs, triplets) becomes the target (a key of
+        :data:`TARGET_PARAMETERS`).
+    text_rows : str or None
+        How rows are drawn from texts (a key of :data:`TEXT_ROWS_PARAMETERS`); None if it
+        does not train on texts.
+    settings : mapping
+        Its own parameters and their default when the parameter is None (None: the
+        parameter's value is always used).
+    auto_for : tuple of str
+        The kinds of data on which ``loss="auto"`` picks it.
+    random_batches : bool
+        Batches of fixed rows stay random rather than grouped by length: the in-batch
+        negative objectives, to which a look-alike in the batch is a negative.
+    matryoshka : bool
+        Whether ``matryoshka_dims`` may wrap its loss.
+    """
+
+    name: str
+    data: tuple[str, ...]
+    loss: Callable[[LossInputs], nn.Module]
+    target: str = "none"
+    text_rows: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    auto_for: tuple[str, ...] = ()
+    random_batches: bool = False
+    matryoshka: bool = True
+
+    def parameters(self, data_kind: str) -> frozenset[str]:
+        """Return the objective-specific parameters it reads on ``data_kind``."""
+        rows = (
+            TEXT_ROWS_PARAMETERS[self.text_rows]
+            if data_kind in ("texts", "labelled_texts") and self.text_rows
+            else TARGET_PARAMETERS[self.target]
+        )
+        return frozenset(self.settings) | frozenset(rows)
+
+    @property
+    def trains_on_scores(self) -> bool:
+        """Whether it takes real-valued scores (so whole-number labels of pairs are scores)."""
+        return "scored_pairs" in self.data
+
+
+_RECORDS = (
+    Objective(
+        "softmax",
+        data=("labelled_pairs",),
+        loss=lambda i: SoftmaxLoss(i.dim, i.n_classes, i.settings["pair_features"]),
+        target="classes",
+        settings={"pair_features": None},
+        auto_for=("labelled_pairs",),
+        matryoshka=False,
+    ),
+    Objective(
+        "cosine",
+        data=("scored_pairs", "labelled_texts"),
+        loss=lambda i: CosineSimilarityLoss(),
+        target="unit_scores",
+        text_rows="pairs",
+        auto_for=("scored_pairs",),
+    ),
+    Objective(
+        "triplet",
+        data=("triplets", "labelled_texts"),
+        loss=lambda i: TripletLoss(i.settings["margin"]),
+        text_rows="triplets",
+        settings={"margin": 1.0},
+        auto_for=("triplets",),
+    ),
+    Objective(
+        "contrastive",
+        data=("labelled_pairs", "labelled_texts"),
+        loss=lambda i: ContrastiveLoss(i.settings["margin"]),
+        target="binary",
+        text_rows="pairs",
+        settings={"margin": 0.5},
+    ),
+    Objective(
+        "online_contrastive",
+        data=("labelled_pairs", "labelled_texts"),
+        loss=lambda i: OnlineContrastiveLoss(i.settings["margin"]),
+        target="binary",
+        text_rows="pairs",
+        settings={"margin": 0.5},
+    ),
+    Objective(
+        "mnrl",
+        data=("pairs", "triplets", "labelled_texts"),
+        loss=lambda i: MultipleNegativesRankingLoss(i.settings["scale"]),
+        text_rows="anchor_positive",
+        settings={"scale": 20.0},
+        # labelled texts: chosen across datasets, benchmarks/labelled_texts.py
+        auto_for=("pairs", "labelled_texts"),
+        random_batches=True,
+    ),
+    Objective(
+        "cosent",
+        data=("scored_pairs", "labelled_texts"),
+        loss=lambda i: CoSENTLoss(i.settings["scale"]),
+        target="scores",
+        text_rows="pairs",
+        settings={"scale": 20.0},
+    ),
+    Objective(
+        "batch_hard_triplet",
+        data=("labelled_texts",),
+        loss=lambda i: BatchHardTripletLoss(i.settings["margin"]),
+        text_rows="class_batches",
+        settings={"margin": 1.0},
+    ),
+    Objective(
+        "batch_all_triplet",
+        data=("labelled_texts",),
+        loss=lambda i: BatchAllTripletLoss(i.settings["margin"]),
+        text_rows="class_batches",
+        settings={"margin": 1.0},
+    ),
+    Objective(
+        "simcse",
+        data=("texts", "labelled_texts"),
+        loss=lambda i: MultipleNegativesRankingLoss(i.settings["scale"]),
+        text_rows="views",
+        settings={"scale": 20.0},
+        random_batches=True,
+    ),
+)
+OBJECTIVES: Mapping[str, Objective] = MappingProxyType({o.name: o for o in _RECORDS})
+# What ``loss="auto"`` trains each kind of data with; None: embed without fine-tuning.
+AUTO_LOSS: Mapping[str, str | None] = MappingProxyType(
+    {
+        kind: next((o.name for o in _RECORDS if kind in o.auto_for), None)
+        for kind in DATA_DESCRIPTIONS
+    }
+)
 
 
 def data_kind(X: TextColumns, y_kind: YKind | None) -> str:
     """Name the kind of training data ``(X, y)`` is, as in :data:`DATA_DESCRIPTIONS`."""
-    if X.kind == "texts":
+    if X.input_kind == "texts":
         if y_kind == "scores":
             raise ValueError(
                 "fit got single texts with real-valued scores; scores describe pairs. Pass "
                 "pairs X=[(a, b), ...] with their scores, or class labels for single texts."
             )
         return "labelled_texts" if y_kind else "texts"
-    if X.kind == "triplets":
+    if X.input_kind == "triplets":
         if y_kind:
             raise ValueError(
                 "fit got triplets with y; a triplet (anchor, positive, negative) carries its "
@@ -120,9 +258,9 @@ def data_kind(X: TextColumns, y_kind: YKind | None) -> str:
 
 
 def _suggestion(kind: str) -> str:
-    auto = AUTO_LOSS.get(kind)
-    fitting = [name for name, kinds in OBJECTIVE_DATA.items() if kind in kinds]
+    auto = AUTO_LOSS[kind]
     if auto is None:
+        fitting = [o.name for o in _RECORDS if kind in o.data]
         return (
             f"For {DATA_DESCRIPTIONS[kind]}, use loss={fitting[0]!r} to fine-tune, or "
             "'auto' to embed without fine-tuning."
@@ -141,8 +279,8 @@ def resolve_loss(loss: str, kind: str) -> str | None:
     """
     if loss == "auto":
         return AUTO_LOSS[kind]
-    if kind not in OBJECTIVE_DATA[loss]:
-        expected = " or ".join(DATA_DESCRIPTIONS[k] for k in OBJECTIVE_DATA[loss])
+    if kind not in OBJECTIVES[loss].data:
+        expected = " or ".join(DATA_DESCRIPTIONS[k] for k in OBJECTIVES[loss].data)
         raise ValueError(
             f"loss={loss!r} trains on {expected}, but fit got {DATA_DESCRIPTIONS[kind]}. "
             + _suggestion(kind)
@@ -150,15 +288,15 @@ def resolve_loss(loss: str, kind: str) -> str | None:
     return loss
 
 
-def _target_kinds(loss: str) -> set[YKind | None]:
-    return {TARGET_KIND[kind] for kind in OBJECTIVE_DATA[loss]}
+def _target_kinds(objective: Objective) -> set[YKind | None]:
+    return {TARGET_KIND[kind] for kind in objective.data}
 
 
 def check_target_kind(loss: str, y: np.ndarray | None, y_kind: YKind | None) -> None:
     """Reject real-valued scores given to an objective that trains on class labels only.
 
     What an objective accepts follows from the data it is defined on (:data:`TARGET_KIND`
-    of each kind in :data:`OBJECTIVE_DATA`), so a new objective gets this check for free.
+    of each of its kinds), so a new objective gets this check for free.
 
     Raises
     ------
@@ -167,11 +305,11 @@ def check_target_kind(loss: str, y: np.ndarray | None, y_kind: YKind | None) -> 
     """
     if loss == "auto" or y is None or y_kind != "scores":
         return
-    if _target_kinds(loss) != {"labels"}:
+    if _target_kinds(OBJECTIVES[loss]) != {"labels"}:
         return
     i = int(np.flatnonzero(y != np.round(y))[0])
-    expected = " or ".join(DATA_DESCRIPTIONS[kind] for kind in OBJECTIVE_DATA[loss])
-    for_scores = " or ".join(f"loss={n!r}" for n in OBJECTIVE_DATA if "scores" in _target_kinds(n))
+    expected = " or ".join(DATA_DESCRIPTIONS[kind] for kind in OBJECTIVES[loss].data)
+    for_scores = " or ".join(f"loss={o.name!r}" for o in _RECORDS if "scores" in _target_kinds(o))
     raise ValueError(
         f"loss={loss!r} trains on {expected}, but y[{i}] = {y[i]} is a real-valued score. "
         "Pass class labels (ints or strings), bin the scores into classes first (e.g. "
@@ -189,8 +327,9 @@ def choose_objective(
     refused (:func:`check_target_kind`).
     """
     if (
-        loss in SCORE_LOSSES
-        and X.kind == "pairs"
+        loss != "auto"
+        and OBJECTIVES[loss].trains_on_scores
+        and X.input_kind == "pairs"
         and y_kind == "labels"
         and y is not None
         and y.dtype.kind in "iubf"
@@ -201,28 +340,24 @@ def choose_objective(
     return kind, resolve_loss(loss, kind)
 
 
-def build_loss(plan: FitPlan, dim: int, *, n_classes: int | None, normalize: bool) -> nn.Module:
-    """Build the loss module of ``plan.objective`` for embeddings of dimension ``dim``.
+def build_loss(
+    objective: str,
+    dim: int,
+    *,
+    n_classes: int | None,
+    settings: Mapping[str, Any],
+    matryoshka_dims: tuple[int, ...] | None,
+    normalize: bool,
+) -> nn.Module:
+    """Build the loss module of ``objective`` for embeddings of dimension ``dim``.
 
-    ``n_classes`` sizes the softmax classifier. With ``plan.matryoshka_dims``, the loss is
-    wrapped in :class:`~skbert.losses.MatryoshkaLoss`; ``normalize`` says whether the
-    encoder's embeddings have unit length, so truncated ones are rescaled to unit length too.
+    ``n_classes`` sizes a classifier; ``settings`` holds the objective's resolved
+    parameters (:attr:`Objective.settings`). With ``matryoshka_dims``, the loss is wrapped in
+    :class:`~skbert.losses.MatryoshkaLoss`; ``normalize`` says whether the encoder's
+    embeddings have unit length, so truncated ones are rescaled to unit length too.
     """
-    name = plan.objective
-    if name == "softmax":
-        assert n_classes is not None
-        return SoftmaxLoss(dim, n_classes, plan.pair_features)
-    base: nn.Module = {
-        "cosine": CosineSimilarityLoss,
-        "triplet": partial(TripletLoss, plan.margin),
-        "contrastive": partial(ContrastiveLoss, plan.margin),
-        "online_contrastive": partial(OnlineContrastiveLoss, plan.margin),
-        "mnrl": partial(MultipleNegativesRankingLoss, plan.scale),
-        "simcse": partial(MultipleNegativesRankingLoss, plan.scale),
-        "cosent": partial(CoSENTLoss, plan.scale),
-        "batch_hard_triplet": partial(BatchHardTripletLoss, plan.margin),
-        "batch_all_triplet": partial(BatchAllTripletLoss, plan.margin),
-    }[name]()
-    if plan.matryoshka_dims is None:
+    record = OBJECTIVES[objective]
+    base = record.loss(LossInputs(dim, n_classes, settings))
+    if matryoshka_dims is None:
         return base
-    return MatryoshkaLoss(base, plan.matryoshka_dims, normalize=normalize)
+    return MatryoshkaLoss(base, matryoshka_dims, normalize=normalize)

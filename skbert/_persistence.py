@@ -18,7 +18,6 @@ import shutil
 import sys
 import tempfile
 import uuid
-import warnings
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from . import __version__
 from ._devices import resolve_device
 from ._distributed import World
 from ._embedder import load_embedder
+from ._messages import warn
 from ._model_files import check_manifest, manifest
 from ._state import FittedState, frozen_state, state_from_json, state_to_json
 
@@ -177,11 +177,10 @@ def _read_config(config_file: Path) -> tuple[dict[str, Any], dict[str, Any], dic
 def _known(params: dict[str, Any], known: Collection[str], path: Path) -> dict[str, Any]:
     unknown = sorted(set(params) - set(known))
     if unknown:
-        warnings.warn(
+        warn(
             f"{path} sets parameters this version of skbert does not know, {unknown}; they "
             "are ignored.",
             UserWarning,
-            stacklevel=4,
         )
     kept = {k: v for k, v in params.items() if k in known}
     for name in _TUPLE_PARAMS:

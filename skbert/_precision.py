@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-import warnings
 
 import torch
 from torch import nn
 
 from ._encoder import SentenceEncoder
 from ._hardware import cpu, cuda
+from ._messages import warn
 from .exceptions import PrecisionWarning
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -91,7 +91,7 @@ def slower_than_float32(precision: str, device: torch.device) -> str | None:
     return None if reason is None else f"this CPU, {processor.describe()}, {reason}"
 
 
-def resolve_precision(precision: str, device: torch.device, *, stacklevel: int) -> str:
+def resolve_precision(precision: str, device: torch.device) -> str:
     """Return the precision to run on ``device``: ``"auto"`` chosen, any other as it is.
 
     A choice that would be slower than float32 there warns once per process and device
@@ -103,8 +103,6 @@ def resolve_precision(precision: str, device: torch.device, *, stacklevel: int) 
         The ``precision`` parameter.
     device : torch.device
         Where the encoder runs.
-    stacklevel : int
-        Frames above the caller of this function that the warning points at (1: the caller).
 
     Returns
     -------
@@ -120,12 +118,11 @@ def resolve_precision(precision: str, device: torch.device, *, stacklevel: int) 
         if reason is None or key in _warned:
             return precision
         _warned.add(key)
-    warnings.warn(
+    warn(
         f"precision={precision!r} is likely slower than float32 here: {reason}. Use "
         f"precision='float32', or 'auto' (here {auto_precision(device)!r}); the user guide "
         "says which precision pays on which hardware. Shown once per process.",
         PrecisionWarning,
-        stacklevel=stacklevel + 1,
     )
     return precision
 

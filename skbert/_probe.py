@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from ._distributed import World
-from ._features import pair_features
+from ._pair_features import pair_features
 
 if TYPE_CHECKING:
     from ._embedder import Embedder

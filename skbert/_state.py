@@ -169,9 +169,7 @@ FITTED_ATTRIBUTES = {
     "n_truncated_": FittedAttribute(lambda s: s.n_truncated),
     "embedding_dim_": FittedAttribute(lambda s: s.embedding_dim),
     "classes_": FittedAttribute(lambda s: s.classes, optional=True),
-    "score_range_": FittedAttribute(
-        lambda s: s.plan.score_range if s.plan.objective == "cosine" else None, optional=True
-    ),
+    "score_range_": FittedAttribute(lambda s: s.plan.score_range, optional=True),
 }
 
 

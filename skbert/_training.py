@@ -17,9 +17,7 @@ loss covers all of it, and the values that decide (validation, stopping) are ran
 from __future__ import annotations
 
 import math
-import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +26,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ._batching import Batch, schedule
+from ._batching import Batch, Sampling, draw_epochs
 from ._checkpoint import Checkpoints, fingerprint
-from ._devices import seeded
 from ._distributed import World
 from ._encoder import SentenceEncoder, Tokens
-from ._objectives import build_loss
+from ._messages import warn
+from ._objectives import OBJECTIVES, build_loss
 from ._precision import autocast
 from ._probe import probe_head
-from ._validation import EarlyStopping, ValidationSet, evaluate
+from ._seeding import seeded
+from ._validation import EarlyStopping, evaluate
 from .exceptions import warn_truncated
 from .losses import SoftmaxLoss
 
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from ._embedder import Embedder
     from ._plan import FitData, FitPlan
     from ._progress import Progress
+    from ._validation_set import ValidationSet
 
 
 def make_optimizer(
@@ -121,31 +121,35 @@ def fine_tune(
     *,
     progress: Progress | None = None,
     snapshot: Callable[[list[dict[str, float]]], dict[str, Any]] | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_steps: int = 500,
 ) -> Outcome:
     """Train ``embedder``'s encoder in place as ``plan`` says, on ``data``.
 
-    ``progress`` and ``snapshot`` are handed to :func:`train`. With ``checkpoint_dir``, a
-    checkpoint is written every ``checkpoint_steps`` steps and a checkpoint of this very fit
+    ``progress`` and ``snapshot`` are handed to :func:`train`. With ``plan.checkpoint_dir``,
+    a checkpoint is written every ``plan.checkpoint_steps`` steps and a checkpoint of this very fit
     found there is resumed from; it is removed when the fit ends. A checkpoint of another
     fit is refused. In a fit of several processes, every rank must have been given the same
     plan and data (:mod:`skbert._distributed`).
     """
     World.current().check_same_fit(lambda: fingerprint(plan, data, ""))
     tokens = embedder.tokenize(data.training.texts)
-    warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length, stacklevel=5)
-    batches = schedule(data.training, plan, tokens.lengths)
+    warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length)
+    batches = draw_epochs(
+        data.training, Sampling.of(plan), tokens.lengths, epochs=plan.epochs, seed=plan.seed
+    )
     checkpoints = None
-    if checkpoint_dir is not None:
+    if plan.checkpoint_dir is not None:
+        assert plan.checkpoint_steps is not None
         made_by = fingerprint(plan, data, embedder.identity())
-        checkpoints = Checkpoints(Path(checkpoint_dir), checkpoint_steps, made_by)
+        checkpoints = Checkpoints(Path(plan.checkpoint_dir), plan.checkpoint_steps, made_by)
     classes = data.training.classes
+    assert plan.objective is not None
     with seeded(embedder.device, plan.seed):
         loss_fn = build_loss(
-            plan,
+            plan.objective,
             embedder.dim,
             n_classes=None if classes is None else len(classes),
+            settings={name: getattr(plan, name) for name in OBJECTIVES[plan.objective].settings},
+            matryoshka_dims=plan.matryoshka_dims,
             normalize=embedder.encoder.normalize,
         )
         if isinstance(loss_fn, SoftmaxLoss):
@@ -300,12 +304,11 @@ class _Loop:
             return
         stopping.restore(self.embedder.encoder)
         if stopping.best_step == 0 and any("loss" in r for r in self.outcome.history):
-            warnings.warn(
+            warn(
                 "Fine-tuning never improved on the validation score of the starting "
                 "weights, so they are kept: the fitted encoder is the one fit started from. "
                 "See history_ for the scores.",
                 UserWarning,
-                stacklevel=5,
             )
 
 

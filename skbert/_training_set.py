@@ -3,20 +3,21 @@
 Fixed data (pairs, triplets, texts for SimCSE) becomes rows of indices into one pool of
 texts, with a per-row target; labelled texts keep their class codes, from which each epoch
 draws fresh rows (:mod:`skbert._batching`). Targets are put in the form the objective's loss
-takes: scores scaled onto ``[0, 1]`` for the cosine objective, class indices for softmax,
-0/1 floats for the contrastive objectives.
+takes, as its record's ``target`` says: class indices, scores scaled onto ``[0, 1]``, scores
+as given, or 0/1 floats.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ._inputs import TextColumns
-from ._objectives import BINARY_LOSSES
+from ._messages import warn
+from ._objectives import OBJECTIVES
 from .pairs import check_classes, encode_labels
 
 
@@ -106,13 +107,35 @@ def _warn_single_example_classes(classes: np.ndarray, counts: np.ndarray, object
         shown = ", ".join(repr(c) for c in single[:5].tolist()) + (
             ", ..." if single.size > 5 else ""
         )
-        warnings.warn(
+        warn(
             f"y has {single.size} class{'es' if single.size > 1 else ''} with a single "
             f"example ({shown}): with loss={objective!r} such a text anchors no positive and "
             "serves only as a negative. Add a second example of each to train on them fully.",
             UserWarning,
-            stacklevel=5,
         )
+
+
+def _fixed_target(
+    rule: str,
+    y: np.ndarray | None,
+    objective: str,
+    score_range: tuple[float, float] | None,
+    classes: np.ndarray | None,
+) -> dict[str, Any]:
+    """Put the ``y`` of fixed rows in the form ``rule`` says (``Objective.target``)."""
+    if rule == "none":
+        return {}
+    assert y is not None
+    if rule == "classes":
+        classes, codes = _class_codes(y, objective, classes)
+        return {"target": codes, "classes": classes}
+    if rule == "unit_scores":
+        scaled, used = scale_scores(np.asarray(y, dtype=np.float64), score_range)
+        return {"target": scaled, "score_range": used}
+    if rule == "scores":
+        return {"target": y.astype(np.float32)}
+    assert rule == "binary", rule
+    return {"target": _binary_target(y, objective)}
 
 
 def training_set(
@@ -135,7 +158,7 @@ def training_set(
     y : ndarray or None
         Validated labels or scores.
     score_range : tuple of float or None, default=None
-        Source range of the cosine objective's scores (None: inferred).
+        Source range of scores scaled onto ``[0, 1]`` (None: inferred).
     classes : ndarray or None, default=None
         Classes of the training set, to encode held-out labels the same way.
     warn : bool, default=True
@@ -148,33 +171,21 @@ def training_set(
     texts, index = X.flat()
     if objective is None:
         return TrainingSet(texts)
-    if X.kind == "texts" and objective == "simcse":  # each text twice: two dropout masks
+    record = OBJECTIVES[objective]
+    if X.input_kind != "texts":
+        target = _fixed_target(record.target, y, objective, score_range, classes)
+        return TrainingSet(texts, index=index, **target)
+    if record.text_rows == "views":  # each text twice: two dropout masks
         index = np.repeat(np.arange(len(texts)), 2).reshape(-1, 2)
         codes = None if y is None else _class_codes(y, objective, None)[1]
         return TrainingSet(texts, index=index, target=codes)
-    if X.kind == "texts":
-        assert y is not None
-        if classes is not None:
-            return TrainingSet(texts, labels=encode_labels(y, classes)[1], classes=classes)
-        classes, codes, counts = check_classes(y)
-        if warn:
-            _warn_single_example_classes(classes, counts, objective)
-        return TrainingSet(texts, labels=codes, classes=classes)
-    if objective == "softmax":
-        assert y is not None
-        classes, codes = _class_codes(y, objective, classes)
-        return TrainingSet(texts, index=index, target=codes, classes=classes)
-    if objective == "cosine":
-        assert y is not None
-        scaled, used = scale_scores(np.asarray(y, dtype=np.float64), score_range)
-        return TrainingSet(texts, index=index, target=scaled, score_range=used)
-    if objective == "cosent":
-        assert y is not None
-        return TrainingSet(texts, index=index, target=y.astype(np.float32))
-    if objective in BINARY_LOSSES:
-        assert y is not None
-        return TrainingSet(texts, index=index, target=_binary_target(y, objective))
-    return TrainingSet(texts, index=index)
+    assert y is not None
+    if classes is not None:
+        return TrainingSet(texts, labels=encode_labels(y, classes)[1], classes=classes)
+    classes, codes, counts = check_classes(y)
+    if warn:
+        _warn_single_example_classes(classes, counts, objective)
+    return TrainingSet(texts, labels=codes, classes=classes)
 
 
 def held_out_rows(

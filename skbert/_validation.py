@@ -1,6 +1,7 @@
-"""Validation rows scored during training, and early stopping on their score.
+"""Scoring the validation rows during training, and early stopping on their score.
 
-The rows are ``X_val`` or the held-out ``validation_fraction`` of ``X``. They are embedded by
+The rows (:mod:`skbert._validation_set`) are ``X_val`` or the held-out
+``validation_fraction`` of ``X``. They are embedded by
 the fit's :class:`~skbert._embedder.Embedder`, as ``transform`` would embed them, and scored
 with the data's natural measure:
 
@@ -16,115 +17,21 @@ with the data's natural measure:
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._batching import Batch, epoch_batches
-from ._features import pair_features
-from ._inputs import TextColumns
+from ._messages import warn
 from ._metrics import pair_cosine, spearman
-from ._training_set import TrainingSet, training_set
-from .pairs import encode_labels
+from ._pair_features import pair_features
 
 if TYPE_CHECKING:
     from ._embedder import Embedder
-    from ._plan import FitPlan
+    from ._validation_set import ValidationSet
 
-PROBE_ROWS = 2048  # training rows a probe learns from, at most
 _PROBE_PARTS = ("u", "v", "abs_diff")
-
-
-@dataclass(frozen=True)
-class ValidationSet:
-    """Validation rows, and what they are scored with.
-
-    ``texts`` is the pool every row indexes into. ``batches`` are the scored rows: the
-    objective's batches for ``metric="loss"``; one batch of pairs with their gold scores for
-    ``"spearman"``; one batch of texts or pairs with their class codes for ``"accuracy"``,
-    whose probe learns from the training rows in ``reference``.
-    """
-
-    texts: list[str]
-    metric: str
-    batches: tuple[Batch, ...]
-    reference: Batch | None = None
-
-    @property
-    def record_name(self) -> str:
-        """Key of the value in the history records."""
-        return "validation_loss" if self.metric == "loss" else "validation_score"
-
-    @property
-    def higher_is_better(self) -> bool:
-        """Whether a larger value is an improvement."""
-        return self.metric != "loss"
-
-
-def _probe_rows(labels: np.ndarray, seed: int) -> np.ndarray:
-    """At most :data:`PROBE_ROWS` rows, every class kept, in proportion to its size."""
-    if len(labels) <= PROBE_ROWS:
-        return np.arange(len(labels))
-    rng = np.random.default_rng([seed, 2])
-    classes, counts = np.unique(labels, return_counts=True)
-    rows = [
-        rng.permutation(np.flatnonzero(labels == c))[: max(1, PROBE_ROWS * n // len(labels))]
-        for c, n in zip(classes, counts, strict=True)
-    ]
-    return np.sort(np.concatenate(rows))
-
-
-def _accuracy_set(
-    plan: FitPlan, X: TextColumns, y: np.ndarray, X_train: TextColumns, y_train: np.ndarray
-) -> ValidationSet:
-    classes, train_codes = encode_labels(y_train)
-    codes = encode_labels(y, classes)[1]
-    probe = _probe_rows(train_codes, plan.seed)
-    texts, index = X.flat()
-    probe_texts, probe_index = X_train.subset(probe).flat()
-    return ValidationSet(
-        texts + probe_texts,
-        "accuracy",
-        (Batch(index, codes),),
-        Batch(probe_index + len(texts), train_codes[probe]),
-    )
-
-
-def validation_set(
-    plan: FitPlan,
-    X: TextColumns,
-    y: np.ndarray | None,
-    X_train: TextColumns,
-    y_train: np.ndarray | None,
-    training: TrainingSet,
-) -> ValidationSet:
-    """Encode the validation rows ``(X, y)`` for ``plan.validation_metric``.
-
-    ``X_train`` and ``y_train`` are the training rows, which the accuracy probes learn from;
-    ``training`` the training set, whose classes and score range the loss reuses.
-    """
-    if plan.validation_metric == "spearman":
-        assert y is not None
-        texts, index = X.flat()
-        return ValidationSet(texts, "spearman", (Batch(index, np.asarray(y, np.float64)),))
-    if plan.validation_metric == "accuracy":
-        assert y is not None and y_train is not None
-        return _accuracy_set(plan, X, y, X_train, y_train)
-    held = training_set(
-        plan.objective,
-        X,
-        y,
-        score_range=plan.score_range,
-        classes=training.classes,
-        warn=False,
-    )
-    lengths = np.ones(len(held.texts), dtype=np.int64)
-    batches = epoch_batches(held, plan, lengths, np.random.default_rng([plan.seed, 1]))
-    return ValidationSet(held.texts, "loss", tuple(batches))
 
 
 def _accuracy(embeddings: np.ndarray, validation: ValidationSet, seed: int) -> float:
@@ -239,11 +146,10 @@ class EarlyStopping:
         A NaN never counts as an improvement; a warning says why it happened.
         """
         if not math.isfinite(value):
-            warnings.warn(
+            warn(
                 f"The {self.validation.record_name.replace('_', ' ')} {when} is undefined "
                 f"(NaN): {reason}. It does not count as an improvement.",
                 UserWarning,
-                stacklevel=5,
             )
             self.no_improvement += 1
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+from ._messages import warn
 
 __all__ = ["PrecisionWarning", "TruncationWarning", "warn_truncated"]
 
@@ -27,14 +27,13 @@ class PrecisionWarning(UserWarning):
     """
 
 
-def warn_truncated(n_truncated: int, n_texts: int, max_seq_length: int, stacklevel: int) -> None:
+def warn_truncated(n_truncated: int, n_texts: int, max_seq_length: int) -> None:
     """Warn that ``n_truncated`` of ``n_texts`` texts were cut to ``max_seq_length`` tokens."""
     if n_truncated:
-        warnings.warn(
+        warn(
             f"{n_truncated} of {n_texts} texts are longer than max_seq_length="
             f"{max_seq_length} tokens and were cut to that length, so only their beginning "
             "is embedded. Raise max_seq_length (up to the model's limit), split long texts, "
             "or filter TruncationWarning if this is intended.",
             TruncationWarning,
-            stacklevel=stacklevel,
         )

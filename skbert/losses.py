@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._features import pair_features
+from ._pair_features import pair_features
 
 __all__ = [
     "BatchAllTripletLoss",

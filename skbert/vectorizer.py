@@ -10,7 +10,6 @@ This module is the scikit-learn face: the parameters and their documentation, an
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,16 +21,17 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from ._defaults import resolve_normalize
-from ._devices import resolve_device
-from ._distributed import rank_device
 from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
-from ._features import FeatureNamesMixin, pair_features
+from ._feature_names import FeatureNamesMixin
 from ._inputs import check_scores, check_texts
+from ._messages import warn
 from ._metrics import pair_cosine, spearman
+from ._objectives import OBJECTIVES
+from ._pair_features import pair_features
+from ._parameters import PARAMETER_CONSTRAINTS, check_dims, check_warm_start
 from ._persistence import PersistenceMixin
-from ._plan import PARAMETER_CONSTRAINTS, check_dims, check_warm_start, make_plan
+from ._planning import make_plan
 from ._progress import CallbackSupportMixin, Progress
 from ._state import FittedState, with_fitted_attributes
 from ._training import fine_tune
@@ -329,12 +329,14 @@ class SBERTVectorizer(
             untouched.
         """
         params = self.get_params()
-        device = rank_device(resolve_device(self.device))  # joins torchrun's processes
         plan, data = make_plan(params, X, y, X_val, y_val)
         with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
-            embedder = self._start(device, resolve_normalize(self.normalize, data.input_kind))
+            embedder = self._start(torch.device(plan.device), plan.normalize)
             check_dims(params, embedder.dim)
-            classes = data.training.classes if plan.objective == "softmax" else None
+            classifies = (
+                plan.objective is not None and OBJECTIVES[plan.objective].target == "classes"
+            )
+            classes = data.training.classes if classifies else None
 
             def state(
                 history: list, n_truncated: int = 0, reason: str | None = None
@@ -352,8 +354,6 @@ class SBERTVectorizer(
                     data,
                     progress=progress,
                     snapshot=lambda h: {"_fitted": state(h), "cache_embeddings": False},
-                    checkpoint_dir=self.checkpoint_dir,
-                    checkpoint_steps=self.checkpoint_steps,
                 )
                 fitted = state(outcome.history, outcome.n_truncated, outcome.stop_reason)
             progress.final = {"_fitted": fitted}
@@ -389,7 +389,7 @@ class SBERTVectorizer(
             truncate_dim=state.embedding_dim,
         )
         if truncated:
-            warn_truncated(truncated, len(set(texts)), state.embedder.max_seq_length, stacklevel=5)
+            warn_truncated(truncated, len(set(texts)), state.embedder.max_seq_length)
         return embeddings
 
     def transform(self, X: Any) -> np.ndarray:
@@ -411,19 +411,19 @@ class SBERTVectorizer(
         """
         check_is_fitted(self)
         state = self._fitted
-        data = check_texts(X, allow_empty=True)
-        if data.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
+        columns = check_texts(X, allow_empty=True)
+        if columns.n_samples == 0:  # no rows of whatever kind the vectorizer was fitted on
             return np.empty((0, self._width(state)), dtype=np.float32)
-        if data.kind == "triplets":
+        if columns.input_kind == "triplets":
             raise ValueError(
                 "transform takes texts or pairs, got triplets in X; embed the texts instead: "
                 "vectorizer.transform([anchor, positive, negative, ...])."
             )
-        texts, index = data.flat()
-        if data.kind == "texts":
+        texts, index = columns.flat()
+        if columns.input_kind == "texts":
             self._check_text_columns(state)
         embeddings = self._embed(state, texts)
-        if data.kind == "texts":
+        if columns.input_kind == "texts":
             return embeddings
         u, v = (torch.from_numpy(embeddings[index[:, c]]) for c in (0, 1))
         return pair_features(u, v, tuple(self.pair_features)).numpy()
@@ -449,23 +449,22 @@ class SBERTVectorizer(
         """
         check_is_fitted(self)
         state = self._fitted
-        data = check_texts(X)
-        if data.kind != "pairs":
+        columns = check_texts(X)
+        if columns.input_kind != "pairs":
             raise ValueError(
                 f"score needs pairs (a, b) in X, with gold similarity scores in y; got "
-                f"{data.kind}."
+                f"{columns.input_kind}."
             )
-        scores = check_scores(y, data.n_samples)
-        texts, index = data.flat()
+        scores = check_scores(y, columns.n_samples)
+        texts, index = columns.flat()
         embeddings = self._embed(state, texts)
         rho, reason = spearman(
             pair_cosine(embeddings[index[:, 0]], embeddings[index[:, 1]]), scores
         )
         if reason is not None:
-            warnings.warn(
+            warn(
                 f"Spearman's correlation is undefined: {reason}; score returns 0.0.",
                 UserWarning,
-                stacklevel=2,
             )
             return 0.0
         return rho

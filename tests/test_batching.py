@@ -5,15 +5,15 @@ import pytest
 
 from skbert import SBERTVectorizer
 from skbert._batching import (
+    Sampling,
     bucketed_batches,
+    draw_epochs,
     epoch_batches,
-    length_sorted_batches,
-    n_bucketed_batches,
     row_batches,
-    schedule,
     steps_per_epoch,
 )
-from skbert._plan import make_plan
+from skbert._objectives import OBJECTIVES
+from skbert._planning import make_plan
 
 PARAMS = SBERTVectorizer().get_params()
 TEXTS = [f"text {i}" for i in range(12)]
@@ -27,17 +27,7 @@ def planned(loss, X, y=None, **params):
 def epoch(loss, X, y=None, rng=0, **params):
     plan, data = planned(loss, X, y, **params)
     lengths = np.ones(len(data.training.texts), dtype=np.int64)
-    return epoch_batches(data.training, plan, lengths, np.random.default_rng(rng))
-
-
-# -- embedding batches ------------------------------------------------------------------------
-
-
-def test_length_sorted_batches_cover_every_row_once_longest_first():
-    lengths = np.array([3, 9, 1, 7, 5])
-    batches = length_sorted_batches(lengths, 2)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(5))
-    assert batches[0].tolist() == [1, 3]
+    return epoch_batches(data.training, Sampling.of(plan), lengths, np.random.default_rng(rng))
 
 
 # -- training batches -------------------------------------------------------------------------
@@ -48,13 +38,6 @@ def test_bucketed_batches_cover_every_row_once():
     batches = bucketed_batches(lengths, 16, np.random.default_rng(1))
     assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
     assert max(len(b) for b in batches) == 16
-
-
-@pytest.mark.parametrize(("n_rows", "batch_size"), [(1, 4), (7, 3), (1000, 16), (5000, 32)])
-def test_bucketed_batch_count_is_known_without_drawing(n_rows, batch_size):
-    lengths = np.ones(n_rows, dtype=np.int64)
-    drawn = bucketed_batches(lengths, batch_size, np.random.default_rng(0))
-    assert len(drawn) == n_bucketed_batches(n_rows, batch_size)
 
 
 def test_bucketed_batches_are_reproducible_and_differ_between_seeds():
@@ -97,7 +80,7 @@ def test_in_batch_negatives_on_fixed_pairs_get_random_batches(loss, sorted_by_le
     y = None if loss == "mnrl" else np.linspace(0, 1, 256)
     plan, data = planned(loss, pairs, y, batch_size=16)
     lengths = np.asarray([len(t) for t in data.training.texts])
-    batches = epoch_batches(data.training, plan, lengths, np.random.default_rng(0))
+    batches = epoch_batches(data.training, Sampling.of(plan), lengths, np.random.default_rng(0))
     spread = np.mean([np.ptp(lengths[b.index[:, 0]]) for b in batches])
     assert bool(spread < np.ptp(lengths) / 8) == sorted_by_length
 
@@ -117,7 +100,8 @@ def test_pair_objectives_draw_labelled_pairs_with_the_budget(loss):
 
 def test_labelled_rows_are_drawn_anew_each_epoch():
     plan, data = planned("contrastive", TEXTS, LABELS, epochs=2)
-    first, second = schedule(data.training, plan, np.ones(12, dtype=np.int64))
+    lengths = np.ones(12, dtype=np.int64)
+    first, second = draw_epochs(data.training, Sampling.of(plan), lengths, epochs=2, seed=0)
     assert not np.array_equal(first[0].index, second[0].index)
 
 
@@ -157,17 +141,29 @@ def test_batch_mining_with_fewer_classes_than_a_batch_holds_draws_more_batches()
 
 MIXED = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
 MIXED_LABELS = [0, 0, 0, 0, 1, 1, 2, 3, 3]  # a class of one anchors no positive
+MIXED_PAIRS = [(t, t + "!") for t in MIXED]
+# Data of every kind, as (X, y) for fit.
+DATA = {
+    "texts": (MIXED, None),
+    "labelled_texts": (MIXED, MIXED_LABELS),
+    "pairs": (MIXED_PAIRS, None),
+    "scored_pairs": (MIXED_PAIRS, np.linspace(0.0, 1.0, 9)),
+    "labelled_pairs": (MIXED_PAIRS, [0, 1] * 4 + [1]),
+    "triplets": ([(t, t + "!", "other") for t in MIXED], None),
+}
+EVERY_OBJECTIVE_AND_DATA = [(o.name, kind) for o in OBJECTIVES.values() for kind in o.data]
 
 
 @pytest.mark.filterwarnings("ignore:y has 1 class with a single example")
-@pytest.mark.parametrize(
-    "loss",
-    ["contrastive", "cosine", "triplet", "mnrl", "batch_all_triplet", "batch_hard_triplet"],
-)
+@pytest.mark.parametrize(("loss", "kind"), EVERY_OBJECTIVE_AND_DATA)
 @pytest.mark.parametrize(("per_text", "batch_size"), [(2, 8), (5, 8), (40, 32)])
-def test_steps_per_epoch_counts_the_batches_epoch_batches_draws(loss, per_text, batch_size):
-    plan, data = planned(loss, MIXED, MIXED_LABELS, pairs_per_text=per_text, batch_size=batch_size)
-    lengths = np.ones(len(MIXED), dtype=np.int64)
-    for seed in range(3):
-        drawn = epoch_batches(data.training, plan, lengths, np.random.default_rng(seed))
-        assert len(drawn) == steps_per_epoch(data.training, plan) == plan.steps_per_epoch
+def test_every_epoch_draws_as_many_batches_as_the_plan_counts(loss, kind, per_text, batch_size):
+    X, y = DATA[kind]
+    labelled = kind == "labelled_texts"
+    params = {"pairs_per_text": per_text} if labelled and loss != "simcse" else {}
+    plan, data = planned(loss, X, y, batch_size=batch_size, epochs=4, **params)
+    assert plan.data_kind == kind
+    lengths = np.arange(len(data.training.texts), dtype=np.int64)
+    epochs = draw_epochs(data.training, Sampling.of(plan), lengths, epochs=4, seed=plan.seed + 1)
+    assert [len(e) for e in epochs] == [plan.steps_per_epoch] * 4
+    assert steps_per_epoch(data.training, Sampling.of(plan)) == plan.steps_per_epoch

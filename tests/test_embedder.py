@@ -129,7 +129,7 @@ def test_fit_leaves_the_callers_torch_generators_as_they_were(tiny_model):
 
 
 def test_an_identity_taken_before_training_is_not_reused_after_it(tiny_model):
-    from skbert._plan import make_plan
+    from skbert._planning import make_plan
     from skbert._training import fine_tune
 
     params = {**SBERTVectorizer().get_params(), "loss": "cosine", "learning_rate": 1e-2}

@@ -19,7 +19,7 @@ from skbert._inputs import check_target, check_texts
 )
 def test_texts_are_accepted_in_every_1d_container(X):
     data = check_texts(X)
-    assert data.kind == "texts"
+    assert data.input_kind == "texts"
     assert data.columns == (["a", "b"],)
 
 
@@ -34,13 +34,13 @@ def test_texts_are_accepted_in_every_1d_container(X):
 )
 def test_pairs_are_split_into_two_columns(X):
     data = check_texts(X)
-    assert data.kind == "pairs"
+    assert data.input_kind == "pairs"
     assert data.columns == (["a", "c"], ["b", "d"])
 
 
 def test_triplets_are_three_columns():
     data = check_texts([("a", "p", "n"), ("b", "q", "m")])
-    assert data.kind == "triplets"
+    assert data.input_kind == "triplets"
     assert data.columns[2] == ["n", "m"]
 
 

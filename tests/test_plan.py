@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from skbert import SBERTVectorizer
-from skbert._objectives import AUTO_LOSS
-from skbert._plan import FitPlan, make_plan
+from skbert._plan import FitPlan
+from skbert._planning import make_plan
 
 PARAMS = SBERTVectorizer().get_params()
 PAIRS = [("a", "b"), ("c", "d"), ("e", "f")]
@@ -22,7 +22,7 @@ def planned(loss, X, y=None, **params):
     ("X", "y", "expected"),
     [
         (["a", "b"], None, None),
-        (TEXTS, LABELS, AUTO_LOSS["labelled_texts"]),
+        (TEXTS, LABELS, "mnrl"),
         (PAIRS, None, "mnrl"),
         (PAIRS, [0.5, 2.5, 5.0], "cosine"),
         (PAIRS, ["yes", "no", "yes"], "softmax"),
@@ -173,7 +173,7 @@ def test_the_plan_is_immutable():
 
 def test_no_fine_tuning_plans_nothing_but_the_data_kind():
     plan, data = planned("auto", TEXTS)
-    assert plan == FitPlan("texts", None, plan.seed)
+    assert plan == FitPlan("texts", None, plan.seed, device="cpu", normalize=False)
     assert data.training.texts == TEXTS
 
 

@@ -180,7 +180,7 @@ def test_auto_picks_the_fastest_precision_that_keeps_quality(
 ):
     hardware(processor, gpu)
     assert auto_precision(device) == expected
-    assert resolve_precision("auto", device, stacklevel=1) == expected
+    assert resolve_precision("auto", device) == expected
 
 
 @pytest.mark.parametrize(

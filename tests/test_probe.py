@@ -8,7 +8,7 @@ from torch import nn
 
 from skbert import SBERTVectorizer, _probe, _training
 from skbert._embedder import load_embedder
-from skbert._plan import make_plan
+from skbert._planning import make_plan
 from skbert._probe import copy_probe, probe_head, probe_rows
 from skbert.losses import SoftmaxLoss
 from tests.conftest import PAIRS

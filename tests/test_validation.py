@@ -4,7 +4,7 @@ import torch
 
 from skbert import SBERTVectorizer
 from skbert._embedder import load_embedder
-from skbert._plan import make_plan
+from skbert._planning import make_plan
 from skbert._validation import evaluate
 from skbert.losses import ContrastiveLoss, CosineSimilarityLoss, MultipleNegativesRankingLoss
 from tests.conftest import PAIRS, SCORES
@@ -130,9 +130,9 @@ def test_held_out_batches_are_drawn_once_from_their_own_seed():
 
 
 def test_many_training_rows_give_the_probe_a_stratified_sample():
-    from skbert._validation import PROBE_ROWS, _probe_rows
+    from skbert._validation_set import REFERENCE_ROWS, _reference_rows
 
     labels = np.repeat(np.arange(3), [3000, 1000, 1])
-    rows = _probe_rows(labels, seed=0)
-    assert len(rows) <= PROBE_ROWS + 3 and set(labels[rows]) == {0, 1, 2}
+    rows = _reference_rows(labels, seed=0)
+    assert len(rows) <= REFERENCE_ROWS + 3 and set(labels[rows]) == {0, 1, 2}
     assert abs(np.mean(labels[rows] == 0) - 0.75) < 0.01
