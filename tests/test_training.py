@@ -9,8 +9,9 @@ from torch import nn
 from skbert import SBERTVectorizer, _training
 from skbert._batching import Batch
 from skbert._embedder import load_embedder
+from skbert._optimizer import make_optimizer, make_schedule
 from skbert._planning import make_plan
-from skbert._training import make_optimizer, make_schedule, train
+from skbert._training import train
 from skbert._validation_set import ValidationSet
 from skbert.losses import CosineSimilarityLoss
 from tests.conftest import PAIRS, SCORES
