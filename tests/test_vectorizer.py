@@ -112,6 +112,12 @@ EVERY_OBJECTIVE = {
 }
 
 
+def test_every_registered_objective_has_data_to_train_on_here():
+    from skbert._objectives import OBJECTIVES
+
+    assert set(EVERY_OBJECTIVE) == set(OBJECTIVES)
+
+
 @pytest.mark.parametrize("loss", sorted(EVERY_OBJECTIVE))
 def test_every_objective_lowers_its_loss_and_changes_the_embeddings(tiny_model, loss):
     X, y = EVERY_OBJECTIVE[loss]
