@@ -23,7 +23,6 @@ from ._pair_features import pair_features
 
 if TYPE_CHECKING:
     from ._embedder import Embedder
-    from ._plan import FitPlan
     from ._training_set import TrainingSet
     from .losses import SoftmaxLoss
 
@@ -56,13 +55,19 @@ def copy_probe(classifier: nn.Linear, probe: LogisticRegression) -> None:
 
 
 def probe_head(
-    loss: SoftmaxLoss, embedder: Embedder, training: TrainingSet, plan: FitPlan
+    loss: SoftmaxLoss,
+    embedder: Embedder,
+    training: TrainingSet,
+    *,
+    batch_size: int,
+    precision: str,
+    seed: int,
 ) -> LogisticRegression:
     """Fit a logistic regression on the frozen pair features and copy it into the classifier.
 
     The training pairs (``training.index``, class indices in ``training.target``) are
-    embedded once by ``embedder``'s encoder as it is (in eval mode), in the plan's batch size
-    and precision, without the embedding cache; the features are ``loss.parts`` of them. A
+    embedded once by ``embedder``'s encoder as it is (in eval mode), in ``batch_size`` and
+    ``precision``, without the embedding cache; the features are ``loss.parts`` of them. A
     fit resumed from a checkpoint then loads the classifier it had reached.
 
     Returns
@@ -72,15 +77,15 @@ def probe_head(
     """
     assert training.index is not None and training.target is not None
     classifier = loss.classifier
-    rows = probe_rows(training.target, classifier.out_features, plan.seed)
+    rows = probe_rows(training.target, classifier.out_features, seed)
     index = training.index[rows]
 
     def fit() -> LogisticRegression:
         used, columns = np.unique(index, return_inverse=True)
         embeddings, _ = embedder.embed(
             [training.texts[i] for i in used],
-            batch_size=plan.batch_size,
-            precision=plan.precision,
+            batch_size=batch_size,
+            precision=precision,
             use_cache=False,
         )
         u, v = torch.from_numpy(embeddings)[columns.reshape(index.shape).T]

@@ -117,7 +117,15 @@ def fine_tune(
             normalize=embedder.encoder.normalize,
         )
         if isinstance(loss_fn, SoftmaxLoss):
-            probe_head(loss_fn, embedder, data.training, plan)
+            assert plan.batch_size is not None and plan.precision is not None
+            probe_head(
+                loss_fn,
+                embedder,
+                data.training,
+                batch_size=plan.batch_size,
+                precision=plan.precision,
+                seed=plan.seed,
+            )
         outcome = train(
             embedder,
             loss_fn,

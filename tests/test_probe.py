@@ -42,7 +42,14 @@ def test_probe_head_predicts_as_the_probe_on_the_frozen_pair_features(
     plan, data = make_plan(params, PAIRS, LABELS[n_classes])
     embedder = load_embedder(tiny_model, device=CPU)
     loss = SoftmaxLoss(embedder.dim, n_classes, parts)
-    probe = probe_head(loss, embedder, data.training, plan)
+    probe = probe_head(
+        loss,
+        embedder,
+        data.training,
+        batch_size=plan.batch_size,
+        precision=plan.precision,
+        seed=plan.seed,
+    )
     vectorizer = SBERTVectorizer(tiny_model, epochs=0, pair_features=parts)
     features = vectorizer.fit(PAIRS).transform(PAIRS)
     with torch.no_grad():
