@@ -57,15 +57,11 @@ def real_model() -> str:
 
 @pytest.fixture(scope="session")
 def stsb_dir() -> Path:
+    """The STS Benchmark folder in ``../shared/data``; the test skips where it is absent."""
     folder = DATA / "stsbenchmark"
     if not (folder / "sts-test.csv").is_file():
-        pytest.skip(f"STS benchmark not found at {folder} (../shared/data is absent)")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def trec_dir() -> Path:
-    folder = DATA / "trec"
-    if not (folder / "train.tsv").is_file():
-        pytest.skip(f"TREC not found at {folder} (../shared/data is absent)")
+        pytest.skip(
+            f"the STS Benchmark is not at {folder}: skbert does not ship it; README.md "
+            "(Tests) says where the benchmark data comes from"
+        )
     return folder

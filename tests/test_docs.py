@@ -13,13 +13,16 @@ import importlib
 import pkgutil
 import re
 import runpy
+import warnings
 from pathlib import Path
 
 import pytest
 
 import skbert
+from skbert import PrecisionWarning
 
 ROOT = Path(__file__).resolve().parents[1]
+SKBERT = Path(skbert.__file__).parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(?P<info>[^`\n]*)\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 # Modules whose docstring examples load the real default model and fine-tune it, or start
@@ -48,20 +51,51 @@ def test_fences_are_found_with_their_line_numbers(tmp_path):
     assert python_blocks(page) == [(3, "x = 1\n"), (15, "y = x + 1\n")]
 
 
+def run_page(page: Path) -> tuple[dict[str, object], list[str]]:
+    """Run the python blocks of ``page`` in one namespace: the namespace, and the warnings
+    that point at the page or come from skbert (``file:line: category: message``).
+
+    A PrecisionWarning is left out: it judges the CPU the page runs on, not the example.
+    """
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # A block that no longer runs raises here.
+        for line, code in python_blocks(page):
+            # Padding puts each line at its line number in the page, so a traceback and a
+            # warning point there.
+            exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    warned = [
+        f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}"
+        for w in caught
+        if not issubclass(w.category, PrecisionWarning)
+        and (Path(w.filename) == page or Path(w.filename).is_relative_to(SKBERT))
+    ]
+    return namespace, warned
+
+
+def test_a_warning_of_a_block_is_reported_at_its_line_in_the_page(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Title\n\n```python\nimport warnings\n\nwarnings.warn('has no effect')\n```\n",
+        encoding="utf-8",
+    )
+    namespace, warned = run_page(page)
+    assert "warnings" in namespace
+    assert warned == [f"{page}:6: UserWarning: has no effect"]
+
+
 @pytest.mark.slow  # the pages use the real default model, and fine-tune it
 @pytest.mark.parametrize(
     "page",
     [page for page in PAGES if python_blocks(page)],
     ids=lambda page: page.relative_to(ROOT).as_posix(),
 )
-def test_code_blocks_of_page_run(page, tmp_path, monkeypatch):
+def test_code_blocks_of_page_run_without_warnings(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # blocks that write files write them here
-    namespace: dict[str, object] = {"__name__": "__main__"}
-    # A block that no longer runs raises here, failing the test.
-    for line, code in python_blocks(page):
-        # Padding puts each line at its line number in the page, so a traceback points there.
-        exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    namespace, warned = run_page(page)
     assert set(namespace) - {"__name__", "__builtins__"}, "the page's blocks defined nothing"
+    assert not warned, "\n".join(warned)  # no documented example warns
 
 
 def _modules_with_examples() -> list[object]:
