@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from ._hardware import CPU, cpu
 # The engine measured fastest for int8 transform on each kind of CPU (CPU.kind); the
 # benchmarks page has the table. Kinds not listed keep PyTorch's engine.
 ENGINES = {"amx": "onednn"}
+# The engine is a process-wide setting: one packing at a time, whichever embedder asks.
+_packing = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -60,30 +63,36 @@ class Int8Kernel:
 def int8_kernel(processor: CPU | None = None) -> Int8Kernel:
     """Return the kernel that int8 runs on ``processor`` (default: this machine's CPU)."""
     processor = cpu() if processor is None else processor
-    engine = ENGINES.get(processor.kind, torch.backends.quantized.engine)
+    with _packing:  # not the engine another thread is packing for
+        default = torch.backends.quantized.engine
+    engine = ENGINES.get(processor.kind, default)
     return Int8Kernel(engine, reduce_range=not processor.int8_dot)
 
 
 @contextlib.contextmanager
 def quantized_engine(name: str) -> Iterator[None]:
-    """Pack weights for engine ``name``; the packed weights keep it when they run."""
+    """Pack weights for engine ``name``; the packed weights keep it when they run.
+
+    The process-wide engine is set for the duration and restored, under a lock.
+    """
     if name not in torch.backends.quantized.supported_engines:
         raise ValueError(
             f"PyTorch's quantized engine {name!r} is not available in this build of torch "
             f"(available: {torch.backends.quantized.supported_engines}); use "
             "precision='float32'."
         )
-    previous = torch.backends.quantized.engine
-    torch.backends.quantized.engine = name
-    try:
-        # torch 2.13 marks its quantized tensors as deprecated (the operators remain).
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*quantized tensor creation", category=UserWarning
-            )
-            yield
-    finally:
-        torch.backends.quantized.engine = previous
+    with _packing:
+        previous = torch.backends.quantized.engine
+        torch.backends.quantized.engine = name
+        try:
+            # torch 2.13 marks its quantized tensors as deprecated (the operators remain).
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*quantized tensor creation", category=UserWarning
+                )
+                yield
+        finally:
+            torch.backends.quantized.engine = previous
 
 
 class QuantizedLinear(nn.Module):
