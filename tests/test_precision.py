@@ -401,3 +401,25 @@ def test_fit_records_the_precision_it_trains_in(
     vec = SBERTVectorizer(tiny_model, loss="cosine", precision=precision, batch_size=4)
     assert vec.fit(PAIRS, SCORES).plan_.precision == trained
     assert vec.precision == precision  # the parameter is left as given
+
+
+# One CPU of each kind, as the docs' table of what "auto" picks names them.
+KINDS = {"amx": SAPPHIRE, "avx512_bf16": ZEN4, "vnni": XEON, "avx2": AVX2, "other": GRAVITON}
+
+
+def test_the_docs_table_of_auto_choices_is_the_code_s(hardware):
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+    lines = page.read_text(encoding="utf-8").splitlines()
+    header = next(i for i, line in enumerate(lines) if "(`CPU.kind`)" in line)
+    documented = {}
+    for line in lines[header + 2 : header + 2 + len(KINDS)]:
+        kind, _, transform, fit, _ = (cell.strip() for cell in line.strip("|").split("|"))
+        documented[kind.split("`")[1]] = (transform.split()[0], fit)
+    assert set(documented) == set(KINDS)
+    for kind, processor in KINDS.items():
+        hardware(processor)
+        assert processor.kind == kind
+        chosen = (auto_precision(CPU_DEVICE, inference=True), auto_precision(CPU_DEVICE))
+        assert documented[kind] == chosen, kind
