@@ -2,8 +2,9 @@
 
 Runs the six linear layers of one all-MiniLM-L6-v2 block (384 -> 384 four times, 384 ->
 1536, 1536 -> 384) on a batch of 32 sentences of 15 tokens in float32, under bfloat16 and
-float16 autocast as ``precision`` runs them, as skbert's int8 layers, and as the bare
-``torch._int_mm`` products inside those (the int8 cost without quantizing the activations).
+float16 autocast as ``precision`` runs them, as skbert's int8 layers on each of PyTorch's
+quantized engines (``QuantizedLinear``: ``torch.ops.quantized.linear_dynamic``), and as bare
+``torch._int_mm`` products (the int8 cost without quantizing the activations).
 No model or data needed. To see what oneDNN does on an older CPU, cap its instruction set,
 e.g. ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`` (an AVX-512 VNNI CPU without bfloat16); only
 oneDNN's kernels obey it, not MKL's float32 ones nor torch's own.
@@ -22,9 +23,13 @@ from collections.abc import Callable
 import torch
 from _common import parser, report, table
 
-from skbert._precision import Int8Linear, autocast
+from skbert._precision import autocast
+from skbert._quantize import QuantizedLinear, int8_kernel, quantized_engine
 
 SHAPES = [(384, 384)] * 4 + [(384, 1536), (1536, 384)]
+ENGINES = [
+    e for e in ("onednn", "x86", "fbgemm") if e in torch.backends.quantized.supported_engines
+]
 
 
 def mean_ms(run: Callable[[], object], repeats: int = 10) -> float:
@@ -44,9 +49,16 @@ def main() -> None:
     torch.manual_seed(0)
     cpu = torch.device("cpu")
     floats = [torch.nn.Linear(n_in, n_out) for n_in, n_out in SHAPES]
-    int8s = [Int8Linear(layer) for layer in floats]
+    reduce_range = int8_kernel().reduce_range
+    int8s = {}
+    for engine in ENGINES:
+        with quantized_engine(engine):
+            int8s[engine] = [QuantizedLinear(f, reduce_range=reduce_range) for f in floats]
     inputs = [torch.randn(args.tokens, n_in) for n_in, _ in SHAPES]
     quantized = [torch.randint(-127, 128, x.shape, dtype=torch.int8) for x in inputs]
+    weights = [
+        torch.randint(-127, 128, (n_out, n_in), dtype=torch.int8).t() for n_in, n_out in SHAPES
+    ]
 
     def block(layers: list[torch.nn.Module], precision: str) -> Callable[[], None]:
         def run() -> None:
@@ -57,14 +69,19 @@ def main() -> None:
         return run
 
     def int_mm_only() -> None:
-        for layer, q in zip(int8s, quantized, strict=True):
-            torch._int_mm(q, layer.weight_t)
+        for weight, q in zip(weights, quantized, strict=True):
+            torch._int_mm(q, weight)
 
     runs = {
         "float32": block(floats, "float32"),
         "bfloat16 (autocast)": block(floats, "bfloat16"),
         "float16 (autocast)": block(floats, "float16"),
-        "int8 (skbert's Int8Linear)": block(int8s, "int8"),
+        **{
+            f"int8 ({engine}{', skbert picks it' if engine == int8_kernel().engine else ''})": (
+                block(layers, "int8")
+            )
+            for engine, layers in int8s.items()
+        },
         "int8, torch._int_mm alone": int_mm_only,
     }
     for run in runs.values():  # warm up: oneDNN builds its kernels on the first calls

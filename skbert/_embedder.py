@@ -8,10 +8,10 @@ publishes the embedder.
 
 The embedder's identity is a SHA-256 digest of what decides its output: the weights, the
 tokenizer and the pooling, normalisation, truncation and lower-casing settings. It keys the
-embedding cache (with the device and precision), so two embedders share cached embeddings
-exactly when they compute the same ones. It is computed once and recomputed when a weight
-tensor was changed in place or replaced (torch's version counters tell) or after training
-(fused optimizer kernels change weights without counting).
+embedding cache (with the device, the precision and, for int8, the kernel), so two
+embedders share cached embeddings exactly when they compute the same ones. It is computed
+once and recomputed when a weight tensor was changed in place or replaced (torch's version
+counters tell) or after training (fused optimizer kernels change weights without counting).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from ._encoder import (
     truncating_backend,
 )
 from ._messages import warn
-from ._precision import autocast, quantize_int8, resolve_precision
+from ._precision import autocast, resolve_precision
+from ._quantize import Int8Kernel, int8_kernel, quantize
 from ._st_format import write_config
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class Embedder:
         self.device = device
         self._backend = truncating_backend(tokenizer, max_seq_length)
         self._lock = threading.Lock()
-        self._int8: tuple[tuple[tuple[int, int], ...], SentenceEncoder] | None = None
+        self._int8: tuple[tuple[tuple[int, int], ...], Int8Kernel, SentenceEncoder] | None = None
         self._identity: tuple[tuple[tuple[int, int], ...], str] | None = None
 
     @property
@@ -142,11 +143,12 @@ class Embedder:
                 f"precision='int8' runs on the CPU only, but this vectorizer is on "
                 f"{self.device}; use precision='bfloat16' or 'float16' on a GPU."
             )
+        kernel = int8_kernel()
         with self._lock:
             version = self._weights_version()
-            if self._int8 is None or self._int8[0] != version:
-                self._int8 = (version, quantize_int8(self.encoder))
-            return self._int8[1]
+            if self._int8 is None or self._int8[:2] != (version, kernel):
+                self._int8 = (version, kernel, quantize(self.encoder, kernel))
+            return self._int8[2]
 
     # -- embedding ---------------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class Embedder:
         n_truncated : int
             How many distinct texts were longer than ``max_seq_length`` and cut.
         """
-        precision = resolve_precision(precision, self.device)
+        precision = resolve_precision(precision, self.device, inference=True)
         index: dict[str, int] = {}
         rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
         unique = list(index)
@@ -221,7 +223,8 @@ class Embedder:
         self, texts: list[str], out: np.ndarray, batch_size: int, precision: str
     ) -> int:
         """Fill ``out`` from the cache, encode and cache the rest; return how many were cut."""
-        key = (self.identity(), str(self.device), precision)
+        kernel = int8_kernel().describe() if precision == "int8" else None
+        key = (self.identity(), str(self.device), precision, kernel)
         found = EMBEDDINGS.lookup(key, texts)
         missing = [i for i, row in enumerate(found) if row is None]
         if len(missing) == len(texts):  # nothing cached: encode straight into the output

@@ -25,6 +25,7 @@ _CPUINFO_NAMES = {"avx512f": "avx512_f", "avx512bw": "avx512_bw", "asimddp": "do
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 FP16_FLAGS = frozenset({"avx512_fp16", "amx_fp16"})
 INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "dot", "i8mm"})
+AMX_FLAGS = frozenset({"amx_bf16", "amx_int8", "amx_fp16"})
 RELEVANT_FLAGS = ("avx2", "avx512_f", *sorted(BF16_FLAGS | FP16_FLAGS | INT8_FLAGS), "amx_tile")
 
 
@@ -54,6 +55,25 @@ class CPU:
     @property
     def x86(self) -> bool:
         return self.architecture in ("x86_64", "amd64", "x86")
+
+    @property
+    def kind(self) -> str:
+        """Which of the kinds of CPU the measured precision table tells apart.
+
+        ``"amx"`` (x86 with AMX, e.g. Sapphire Rapids), ``"avx512_bf16"`` (x86 with
+        AVX512-BF16, no AMX, e.g. Zen 4), ``"vnni"`` (x86 with int8 dot products but no
+        native bfloat16, e.g. Cascade Lake), ``"avx2"`` (x86 with AVX2 and neither, e.g.
+        Zen 3), ``"other"`` (anything else, ARM included).
+        """
+        if not self.x86:
+            return "other"
+        if self.flags & AMX_FLAGS:
+            return "amx"
+        if self.native_bf16:
+            return "avx512_bf16"
+        if self.int8_dot:
+            return "vnni"
+        return "avx2" if "avx2" in self.flags else "other"
 
     def describe(self) -> str:
         """Return the name and the flags that matter for precision (for benchmark tables)."""

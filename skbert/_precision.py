@@ -1,64 +1,130 @@
-"""Reduced precision: which one pays where, autocast for bfloat16 / float16, and int8 layers.
+"""Reduced precision: which one pays where, from a measured table, and autocast.
 
 float32 is the default and exact. The faster modes are opt-in through the ``precision``
-parameter, and pay only on hardware that computes them natively (the user guide tables
-where; the benchmarks page has the measurements). :func:`resolve_precision` turns
-``"auto"`` into the fastest precision that keeps quality on the device at hand, and warns
-once per process when an explicit choice would be slower there than float32.
-
-The int8 mode quantizes every linear layer of the transformer: weights per output channel,
-activations per token at run time (``scale = max|x_token| / 127``), multiplied as int8 with
-int32 accumulation (``torch._int_mm``). Per-token scales keep the few tokens with very large
-activations that BERT-style models produce ([CLS], [SEP]) from flattening the resolution of
-every other token, which per-tensor dynamic quantization (``torch.ao``) suffers from.
+parameter, and pay only on hardware that computes them natively. On a CPU, what pays is
+read from :data:`MEASURED`: ``transform``'s speed relative to float32 and its STSb
+Spearman, for each kind of CPU (:attr:`skbert._hardware.CPU.kind`), copied from the
+benchmarks page. :func:`resolve_precision` turns ``"auto"`` into the fastest precision
+measured faster than float32 at float32's quality (within :data:`QUALITY_BOUND`) on the
+device at hand, and warns once per process when an explicit choice was measured slower
+there than float32, with the measured ratio. int8 computes on PyTorch's quantized kernels
+(:mod:`skbert._quantize`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import threading
+from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from ._encoder import SentenceEncoder
-from ._hardware import cpu, cuda
+from ._hardware import CPU, cpu, cuda
 from ._messages import warn
 from .exceptions import PrecisionWarning
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+FLOAT32_SPEARMAN = 82.03  # all-MiniLM-L6-v2 on STSb test, x100, in float32
+QUALITY_BOUND = 0.5  # the largest Spearman loss "auto" accepts for speed
 
 
-# What an explicit choice costs where it does not pay: ratios to float32, from the benchmarks
-# page of the docs ("reported" where a user measured it and skbert could not).
-_SLOWER = {
-    "bfloat16": "has no native bfloat16 (AVX512-BF16, AMX-BF16 or ARM's BF16), so bfloat16 "
-    "matrix products are emulated: transform ran at 0.29x the speed of float32 on such a CPU "
-    "(an AVX-512 Xeon, reported)",
-    "float16": "has no native float16 (AVX512-FP16 or AMX-FP16), so float16 matrix products "
-    "are emulated: transform ran at 0.2x to 0.4x the speed of float32 on such a CPU (AMD "
-    "Zen 4)",
-    "int8": "has no int8 dot-product instructions (VNNI, AMX-INT8 or ARM's DOT), so int8 "
-    "products are not expected to be faster than float32 (not measured)",
-    "int8-no-bf16": "has VNNI but no AVX512-BF16 or AMX: on such a CPU (an AVX-512 Xeon) "
-    "transform ran at 0.8x to 1.0x the speed of float32 (reported); int8 paid only where "
-    "measured on a CPU with AVX512-BF16",
+@dataclass(frozen=True)
+class Measured:
+    """``transform``'s speed relative to float32 on one kind of CPU, and its quality.
+
+    Parameters
+    ----------
+    low, high : float
+        Slowest and fastest ratio to float32 over the runs (equal for one run).
+    spearman : float or None
+        STSb test Spearman x100 of all-MiniLM-L6-v2 in this precision; None where the
+        report gave none.
+    where : str
+        The CPU it was measured on, and by whom.
+    """
+
+    low: float
+    high: float
+    spearman: float | None
+    where: str
+
+    def ratio(self) -> str:
+        """Return the ratio as the warnings quote it: ``0.29x`` or ``0.8x to 1.0x``."""
+        if self.low == self.high:
+            return f"{self.low:g}x"
+        return f"{self.low:g}x to {self.high:g}x"
+
+    def keeps_quality(self) -> bool:
+        """Within :data:`QUALITY_BOUND` of float32's Spearman."""
+        return self.spearman is not None and self.spearman >= FLOAT32_SPEARMAN - QUALITY_BOUND
+
+
+_SPR = "a 2-core Intel Xeon of the Sapphire Rapids class (AMX), measured by skbert"
+_ZEN4 = "a 2-core AMD EPYC Zen 4 (AVX512-BF16, no AMX), measured by skbert"
+# transform, 2,552 STSb test sentences, batch 32, cache off: the benchmarks page's tables
+# ("Precision on each kind of CPU"; the AMX ratios in CPU time, two runs). A kind or
+# precision missing here was not measured.
+MEASURED: dict[str, dict[str, Measured]] = {
+    "amx": {
+        "bfloat16": Measured(1.72, 1.99, 82.05, _SPR),
+        "float16": Measured(0.85, 0.94, 82.03, _SPR),
+        "int8": Measured(2.12, 2.47, 81.76, _SPR),
+    },
+    "avx512_bf16": {
+        "bfloat16": Measured(1.65, 1.77, 82.05, _ZEN4),
+        "float16": Measured(0.2, 0.35, 82.03, _ZEN4),
+    },
+    "vnni": {
+        "bfloat16": Measured(
+            0.29, 0.29, None, "a 2-core Intel Xeon with AVX-512 VNNI, reported in issue 14"
+        ),
+    },
+    "avx2": {
+        "int8": Measured(
+            1.4,
+            2.9,
+            80.14,
+            "an AMD EPYC Zen 3, reported in issue 21 for quantize_dynamic's defaults (per-"
+            "tensor weights, 7-bit activations)",
+        ),
+    },
+}
+# Where a CPU lacks the native arithmetic, the ratio measured on a CPU that lacks it too.
+_EMULATED = {
+    "bfloat16": MEASURED["vnni"]["bfloat16"],
+    "float16": MEASURED["avx512_bf16"]["float16"],
 }
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
 
-def auto_precision(device: torch.device) -> str:
-    """Choose the fastest precision that keeps quality on ``device``, for fit and transform.
+def measured(precision: str, processor: CPU) -> Measured | None:
+    """Return what ``precision`` measured on ``processor``'s kind of CPU, or None."""
+    found = MEASURED.get(processor.kind, {}).get(precision)
+    if found is None and precision == "bfloat16" and not processor.native_bf16:
+        return _EMULATED["bfloat16"]
+    if found is None and precision == "float16" and not processor.native_fp16:
+        return _EMULATED["float16"]
+    return found
 
-    bfloat16 on x86 CPUs with native bfloat16 and on CUDA devices that have it, float16 on
-    older CUDA devices with tensor cores, float32 everywhere else (other CPUs, ARM, MPS).
-    int8 is never chosen: it costs quality (see the benchmarks page).
+
+def auto_precision(device: torch.device, *, inference: bool = False) -> str:
+    """Choose the fastest precision that keeps quality on ``device``.
+
+    On a CPU: the fastest in :data:`MEASURED` for its kind that ran faster than float32 in
+    every run at a Spearman within :data:`QUALITY_BOUND` of float32's, else float32; int8
+    only for ``inference`` (``transform``; ``fit`` cannot train in int8). On CUDA:
+    bfloat16 where native, float16 on older devices with tensor cores. float32 elsewhere
+    (MPS).
     """
     if device.type == "cpu":
-        processor = cpu()
-        return "bfloat16" if processor.native_bf16 and processor.x86 else "float32"
+        table = MEASURED.get(cpu().kind, {})
+        paying = [
+            (found.low, precision)
+            for precision, found in table.items()
+            if found.low > 1 and found.keeps_quality() and (inference or precision != "int8")
+        ]
+        return max(paying)[1] if paying else "float32"
     if device.type == "cuda":
         gpu = cuda(device)
         if gpu.native_bf16:
@@ -67,8 +133,19 @@ def auto_precision(device: torch.device) -> str:
     return "float32"
 
 
+_NATIVE = {
+    "bfloat16": "no native bfloat16 (AVX512-BF16, AMX-BF16 or ARM's BF16), so bfloat16 matrix "
+    "products are emulated",
+    "float16": "no native float16 (AVX512-FP16 or AMX-FP16), so float16 matrix products are "
+    "emulated",
+}
+
+
 def slower_than_float32(precision: str, device: torch.device) -> str | None:
-    """Why ``precision`` would run slower than float32 on ``device``; None if not known to."""
+    """Why ``precision`` runs slower than float32 on ``device``, with the measured ratio.
+
+    None where it was not measured slower (faster, or not measured on such hardware).
+    """
     if device.type == "cuda" and precision == "bfloat16":
         gpu = cuda(device)
         if not gpu.native_bf16:
@@ -79,23 +156,22 @@ def slower_than_float32(precision: str, device: torch.device) -> str | None:
     if device.type != "cpu":
         return None
     processor = cpu()
-    reason = None
-    if precision == "bfloat16" and not processor.native_bf16:
-        reason = _SLOWER["bfloat16"]
-    elif precision == "float16" and not processor.native_fp16:
-        reason = _SLOWER["float16"]
-    elif precision == "int8" and not processor.int8_dot:
-        reason = _SLOWER["int8"]
-    elif precision == "int8" and processor.x86 and not processor.native_bf16:
-        reason = _SLOWER["int8-no-bf16"]
-    return None if reason is None else f"this CPU, {processor.describe()}, {reason}"
+    found = measured(precision, processor)
+    if found is None or found.high >= 1:
+        return None
+    why = f" has {_NATIVE[precision]}, and" if found is _EMULATED.get(precision) else ""
+    return (
+        f"this CPU, {processor.describe()},{why} on such a CPU ({found.where}) transform "
+        f"ran at {found.ratio()} the speed of float32"
+    )
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device, *, inference: bool = False) -> str:
     """Return the precision to run on ``device``: ``"auto"`` chosen, any other as it is.
 
-    A choice that would be slower than float32 there warns once per process and device
-    type (:class:`~skbert.exceptions.PrecisionWarning`) and still runs: it is the user's.
+    A choice measured slower than float32 there warns once per process and device type
+    (:class:`~skbert.exceptions.PrecisionWarning`), with the measured ratio, and still
+    runs: it is the user's.
 
     Parameters
     ----------
@@ -103,13 +179,15 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         The ``precision`` parameter.
     device : torch.device
         Where the encoder runs.
+    inference : bool, default=False
+        For ``transform``: ``"auto"`` may choose int8 (see :func:`auto_precision`).
 
     Returns
     -------
     precision : {"float32", "bfloat16", "float16", "int8"}
     """
     if precision == "auto":
-        return auto_precision(device)
+        return auto_precision(device, inference=inference)
     key = (precision, device.type)
     if precision == "float32" or key in _warned:
         return precision
@@ -119,9 +197,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             return precision
         _warned.add(key)
     warn(
-        f"precision={precision!r} is likely slower than float32 here: {reason}. Use "
-        f"precision='float32', or 'auto' (here {auto_precision(device)!r}); the user guide "
-        "says which precision pays on which hardware. Shown once per process.",
+        f"precision={precision!r} is slower than float32 here: {reason}. Use "
+        f"precision='float32', or 'auto' (here {auto_precision(device, inference=inference)!r}); "
+        "the benchmarks page has the measurements. Shown once per process.",
         PrecisionWarning,
     )
     return precision
@@ -133,60 +211,3 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-class Int8Linear(nn.Module):
-    """A linear layer computed in int8: per-channel weights, per-token activation scales.
-
-    Parameters
-    ----------
-    linear : nn.Linear
-        The float layer to quantize (left untouched).
-    """
-
-    def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        weight = linear.weight.detach().float()
-        scale = weight.abs().amax(dim=1).clamp(min=1e-8) / 127
-        quantized = torch.round(weight / scale[:, None]).to(torch.int8)
-        # (in, out) in column-major order: the layout the int8 matmul reads fastest.
-        self.register_buffer("weight_t", quantized.t())
-        self.register_buffer("weight_scale", scale)
-        bias = linear.bias.detach().float() if linear.bias is not None else torch.zeros(len(scale))
-        self.register_buffer("bias", bias.clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Quantize each row of ``x`` to int8, multiply, rescale, add the bias."""
-        shape = x.shape
-        rows = x.reshape(-1, shape[-1]).float()
-        scale = rows.abs().amax(dim=-1, keepdim=True).clamp_(min=1e-8) / 127
-        # In place where the result is the same: fewer activation-sized temporaries to allocate.
-        accumulated = torch._int_mm(torch.div(rows, scale).round_().to(torch.int8), self.weight_t)
-        out = torch.addcmul(self.bias, accumulated.float().mul_(self.weight_scale), scale)
-        return out.reshape(*shape[:-1], -1)
-
-
-def _replace_linears(module: nn.Module) -> None:
-    for name, child in module.named_children():
-        if isinstance(child, nn.Linear):
-            setattr(module, name, Int8Linear(child))
-        else:
-            _replace_linears(child)
-
-
-def quantize_int8(encoder: SentenceEncoder) -> SentenceEncoder:
-    """Return a copy of ``encoder`` whose linear layers run in int8 on the CPU.
-
-    Parameters
-    ----------
-    encoder : SentenceEncoder
-        A float encoder on the CPU; it is not modified.
-
-    Returns
-    -------
-    quantized : SentenceEncoder
-        For inference only (no gradients flow through int8 layers).
-    """
-    quantized = copy.deepcopy(encoder).eval()
-    _replace_linears(quantized.transformer)
-    return quantized

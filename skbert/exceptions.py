@@ -17,10 +17,11 @@ class TruncationWarning(UserWarning):
 
 
 class PrecisionWarning(UserWarning):
-    """The ``precision`` asked for is likely slower than float32 on this CPU or GPU.
+    """The ``precision`` asked for was measured slower than float32 on such a CPU or GPU.
 
     Shown once per process for each precision and device type, with the instruction set
-    or capability that is missing, the measured slowdown and what to use instead. The
+    or capability that is missing, the measured ratio to float32, where it was measured,
+    and what to use instead. The
     precision still runs as asked. Filter it with
     ``warnings.filterwarnings("ignore", category=PrecisionWarning)`` once you have
     measured that the precision pays for you.

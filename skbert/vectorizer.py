@@ -144,8 +144,9 @@ class SBERTVectorizer(
     precision : {"float32", "auto", "bfloat16", "float16", "int8"}, default="float32"
         Arithmetic of ``fit`` and ``transform``: exact, autocast (float16 trains with loss
         scaling), or int8 linear layers for embedding on the CPU (training in float32).
-        ``"auto"``: the fastest that keeps quality on the device. Read at call time; a
-        choice slower than float32 there warns once. The user guide says where each pays.
+        ``"auto"``: the fastest measured to keep quality on the device (int8 only in
+        ``transform``). Read at call time; a choice measured slower than float32 there
+        warns once, with the ratio. The user guide says where each pays.
     cache_embeddings : bool, default=True
         Keep embeddings in a 256 MiB process-wide cache, keyed by the text and a digest of
         weights, tokenizer, settings, device and precision (searches embed a text once).

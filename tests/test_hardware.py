@@ -118,3 +118,19 @@ def test_a_cuda_device_is_described_by_its_compute_capability(
 def test_the_real_cuda_query_answers():
     gpu = _hardware.cuda(torch.device("cuda"))
     assert gpu.capability >= (3, 0) and gpu.native_bf16 == (gpu.capability >= (8, 0))
+
+
+@pytest.mark.parametrize(
+    ("architecture", "flags", "kind"),
+    [
+        ("x86_64", {"avx2"}, "avx2"),
+        ("x86_64", {"avx2", "avx_vnni"}, "vnni"),
+        ("x86_64", {"avx2", "avx512_f", "avx512_vnni"}, "vnni"),
+        ("x86_64", {"avx2", "avx512_f", "avx512_vnni", "avx512_bf16"}, "avx512_bf16"),
+        ("x86_64", {"avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"}, "amx"),
+        ("x86_64", {"sse4_2"}, "other"),
+        ("aarch64", {"bf16", "dot", "i8mm"}, "other"),
+    ],
+)
+def test_each_cpu_falls_in_one_kind_of_the_measured_table(architecture, flags, kind):
+    assert CPU("a CPU", architecture, frozenset(flags)).kind == kind

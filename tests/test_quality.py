@@ -45,12 +45,13 @@ def test_the_default_model_is_all_minilm_from_the_bundled_package(frozen, monkey
 
 
 @pytest.mark.parametrize(
-    ("precision", "min_cosine", "max_drop"), [("bfloat16", 0.99, 0.3), ("int8", 0.97, 0.6)]
+    ("precision", "min_cosine", "max_drop"), [("bfloat16", 0.99, 0.3), ("int8", 0.95, 0.5)]
 )
 def test_reduced_precision_keeps_the_documented_quality(
     real_model, stsb_dir, precision, min_cosine, max_drop
 ):
-    # docs/benchmarks.md: int8 81.72 and per-sentence cosine >= 0.98 to float32; bf16 82.05
+    # docs/benchmarks.md: int8 81.76 (within 0.5 of 82.03) and per-sentence cosine >= 0.96
+    # to float32; bf16 82.05
     pairs, scores = load_stsb(stsb_dir, "test")
     exact = SBERTVectorizer(real_model, cache_embeddings=False).fit(["warm-up"])
     fast = SBERTVectorizer(real_model, cache_embeddings=False, precision=precision).fit(
