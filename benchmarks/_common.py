@@ -39,7 +39,10 @@ def parser(description: str) -> argparse.ArgumentParser:
 def require(path: Path) -> Path:
     """Exit with a clear message when a data folder is absent."""
     if not path.exists():
-        sys.exit(f"skipped: {path} not found (pass --data pointing at the shared data folder)")
+        sys.exit(
+            f"skipped: {path} not found. skbert does not ship the benchmark data: README.md "
+            "(Tests) says where each data set comes from; --data names the folder holding them."
+        )
     return path
 
 

@@ -1,9 +1,9 @@
 """The documentation runs: code blocks of README.md and docs/*.md, and docstring examples.
 
 Each page's ``python`` code blocks run in order in one namespace, the way a reader pastes
-them into one session. A block whose info string carries ``skip`` (a fence opened with
-three backticks and ``python skip``) is shown but not run: for code that needs a GPU, a
-network or data that is not shipped.
+them into one session, and none may warn. A block whose info string carries ``skip`` (a
+fence opened with three backticks and ``python skip``) is shown but not run: for code that
+needs a GPU, a network or data that is not shipped.
 """
 
 from __future__ import annotations
@@ -53,9 +53,12 @@ def test_fences_are_found_with_their_line_numbers(tmp_path):
 
 def run_page(page: Path) -> tuple[dict[str, object], list[str]]:
     """Run the python blocks of ``page`` in one namespace: the namespace, and the warnings
-    that point at the page or come from skbert (``file:line: category: message``).
+    a reader would see from them (``file:line: category: message``).
 
-    A PrecisionWarning is left out: it judges the CPU the page runs on, not the example.
+    Those are the warnings that point at the page or into skbert, and every UserWarning
+    (skbert's kind: one with a wrong ``stacklevel`` points into scikit-learn's ``fit``
+    wrapper); other libraries' deprecation notices are not the page's. A PrecisionWarning is
+    left out: it judges the CPU the page runs on, not the example.
     """
     namespace: dict[str, object] = {"__name__": "__main__"}
     with warnings.catch_warnings(record=True) as caught:
@@ -69,20 +72,29 @@ def run_page(page: Path) -> tuple[dict[str, object], list[str]]:
         f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}"
         for w in caught
         if not issubclass(w.category, PrecisionWarning)
-        and (Path(w.filename) == page or Path(w.filename).is_relative_to(SKBERT))
+        and (
+            issubclass(w.category, UserWarning)
+            or Path(w.filename) == page
+            or Path(w.filename).is_relative_to(SKBERT)
+        )
     ]
     return namespace, warned
 
 
-def test_a_warning_of_a_block_is_reported_at_its_line_in_the_page(tmp_path):
+def test_the_warnings_a_reader_would_see_are_reported_where_they_point(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
-        "# Title\n\n```python\nimport warnings\n\nwarnings.warn('has no effect')\n```\n",
+        "# Title\n\n```python\nimport warnings\n\nwarnings.warn('has no effect')\n"
+        "warnings.warn_explicit('points elsewhere', UserWarning, 'sklearn/base.py', 1)\n"
+        "warnings.warn_explicit('old', DeprecationWarning, 'lib.py', 2)\n```\n",
         encoding="utf-8",
     )
     namespace, warned = run_page(page)
     assert "warnings" in namespace
-    assert warned == [f"{page}:6: UserWarning: has no effect"]
+    assert warned == [
+        f"{page}:6: UserWarning: has no effect",
+        "sklearn/base.py:1: UserWarning: points elsewhere",
+    ]
 
 
 @pytest.mark.slow  # the pages use the real default model, and fine-tune it

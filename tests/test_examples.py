@@ -38,7 +38,7 @@ def a_rising_curve(rows: list[tuple[str, ...]], stdout: str) -> None:
     assert steps[0] == 0 and len(steps) >= 3 and steps == sorted(set(steps)), stdout
     assert max(scores) > scores[0], stdout  # fine-tuning raised the dev score
     best = steps[int(np.argmax(scores))]
-    assert f"weights kept: after step {best} (the best dev score)" in stdout
+    assert f"weights kept: after step {best} (the best dev score)" in stdout, stdout
 
 
 # Script -> (small arguments, pattern of each result line, (low, high) of the numbers after
