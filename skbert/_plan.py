@@ -86,6 +86,8 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "checkpoint_steps": [Interval(Integral, 1, None, closed="left")],
     "warm_start": ["boolean"],
     "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
+    "long_texts": [StrOptions({"truncate", "windows"})],
+    "window_stride": [Integral, None],  # its range depends on max_seq_length: _windows.py
     "device": [str],
     "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
     "cache_embeddings": ["boolean"],

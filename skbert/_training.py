@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,6 +38,7 @@ from ._objectives import build_loss
 from ._precision import autocast
 from ._probe import probe_head
 from ._validation import EarlyStopping, ValidationSet, evaluate
+from ._windows import training_views
 from .exceptions import warn_truncated
 from .losses import SoftmaxLoss
 
@@ -135,7 +137,9 @@ def fine_tune(
     World.current().check_same_fit(lambda: fingerprint(plan, data, ""))
     tokens = embedder.tokenize(data.training.texts)
     warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length, stacklevel=5)
-    batches = schedule(data.training, plan, tokens.lengths)
+    batches = schedule(data.training, plan, np.minimum(tokens.lengths, embedder.max_seq_length))
+    if embedder.windows is not None:  # each text of a row: one of its windows
+        tokens, batches = training_views(tokens, embedder.windows, batches, plan.seed)
     checkpoints = None
     if checkpoint_dir is not None:
         made_by = fingerprint(plan, data, embedder.identity())
