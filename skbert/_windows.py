@@ -56,7 +56,7 @@ class Windows:
 
 def special_tokens(backend: Tokenizer) -> tuple[int, int]:
     """Numbers of special tokens ``backend`` adds before and after a single text."""
-    mask = backend.encode("a", add_special_tokens=True).special_tokens_mask
+    mask = whole_backend(backend).encode("a", add_special_tokens=True).special_tokens_mask
     front = next(i for i, special in enumerate(mask) if not special)
     back = next(i for i, special in enumerate(reversed(mask)) if not special)
     return front, back
@@ -121,11 +121,12 @@ def make_windows(
 
 
 def whole_backend(backend: Tokenizer) -> Tokenizer:
-    """Return a copy of ``backend`` that does not truncate, configured once."""
+    """Return a copy of ``backend`` that neither truncates nor pads, configured once."""
     from tokenizers import Tokenizer
 
     whole = Tokenizer.from_str(backend.to_str())
     whole.no_truncation()
+    whole.no_padding()
     return whole
 
 
