@@ -12,7 +12,7 @@ from skbert._batching import Batch
 from skbert._cache import EMBEDDINGS
 from skbert._embedder import load_embedder
 from skbert._encoder import Tokens
-from skbert._windows import Windows, split, training_views
+from skbert._windows import Windows, make_windows, split, training_views
 
 CPU = torch.device("cpu")
 LENGTH = 16  # max_seq_length of these tests: 14 text tokens and [CLS] ... [SEP] per window
@@ -213,3 +213,10 @@ def test_a_warm_start_takes_the_windows_asked_for_now(tiny_model):
         vec.fit(texts, labels)
     vec.set_params(warm_start=True, long_texts="windows").fit(texts, labels)
     assert vec._fitted.embedder.windows is not None and vec.n_truncated_ == 0
+
+
+def test_special_tokens_are_counted_without_the_tokenizers_own_padding(tiny_model):
+    tokenizer = load_embedder(tiny_model, device=CPU).tokenizer
+    tokenizer.backend_tokenizer.enable_padding(length=32)  # as all-MiniLM-L6-v2's file does
+    windows = make_windows("windows", None, LENGTH, tokenizer)
+    assert (windows.front, windows.back, windows.size, windows.stride) == (1, 1, 14, 7)
