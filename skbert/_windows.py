@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from ._batching import Batch
 
-LONG_TEXTS = ("truncate", "windows")
 # Characters tokenized at once in windows mode: a whole long text's encoding is held by the
 # tokenizer until it is split, so chunks are bounded by size rather than by count.
 CHUNK_CHARS = 2_000_000
@@ -60,6 +59,17 @@ def special_tokens(backend: Tokenizer) -> tuple[int, int]:
     front = next(i for i, special in enumerate(mask) if not special)
     back = next(i for i, special in enumerate(reversed(mask)) if not special)
     return front, back
+
+
+def warn_unused_stride(long_texts: str, window_stride: int | None, stacklevel: int) -> None:
+    """Warn that ``window_stride`` has no effect when texts are truncated."""
+    if long_texts == "truncate" and window_stride is not None:
+        warnings.warn(
+            f"window_stride={window_stride} has no effect with long_texts='truncate'; it "
+            "spaces the windows of long_texts='windows'.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def make_windows(
@@ -92,13 +102,6 @@ def make_windows(
         1 or longer than a window (tokens between windows would be skipped).
     """
     if long_texts == "truncate":
-        if window_stride is not None:
-            warnings.warn(
-                f"window_stride={window_stride} has no effect with long_texts='truncate'; "
-                "it spaces the windows of long_texts='windows'.",
-                UserWarning,
-                stacklevel=5,
-            )
         return None
     front, back = special_tokens(tokenizer.backend_tokenizer)
     size = max_seq_length - front - back

@@ -35,7 +35,7 @@ from ._plan import PARAMETER_CONSTRAINTS, check_dims, check_warm_start, make_pla
 from ._progress import CallbackSupportMixin, Progress
 from ._state import FittedState, with_fitted_attributes
 from ._training import fine_tune
-from ._windows import make_windows
+from ._windows import make_windows, warn_unused_stride
 from .exceptions import warn_truncated
 
 
@@ -350,6 +350,7 @@ class SBERTVectorizer(
         params = self.get_params()
         device = rank_device(resolve_device(self.device))  # joins torchrun's processes
         plan, data = make_plan(params, X, y, X_val, y_val)
+        warn_unused_stride(self.long_texts, self.window_stride, stacklevel=3)
         with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
             embedder = self._start(device, resolve_normalize(self.normalize, data.input_kind))
             check_dims(params, embedder.dim)

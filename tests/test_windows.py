@@ -138,8 +138,11 @@ def test_windows_that_do_not_fit_max_seq_length_are_refused(tiny_model, settings
 
 
 def test_a_stride_without_windows_warns_that_it_has_no_effect(tiny_model):
-    with pytest.warns(UserWarning, match="window_stride=5 has no effect with long_texts='trunc"):
+    with pytest.warns(
+        UserWarning, match="window_stride=5 has no effect with long_texts='trunc"
+    ) as w:
         SBERTVectorizer(tiny_model, window_stride=5).fit(SHORT)
+    assert w[0].filename == __file__  # points at the call of fit
 
 
 def test_an_empty_text_has_one_window_and_embeds_as_with_truncation(tiny_model):
