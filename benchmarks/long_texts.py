@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shlex
 import subprocess
@@ -262,7 +263,8 @@ def run_tuned(name: str, args, done: set, write) -> None:
         for embedded in ("truncate", "windows"):
             if embedded != trained:  # the same weights, embedding the other way
                 windows = make_windows(embedded, None, length, vec._fitted.embedder.tokenizer)
-                vec._fitted.embedder = vec._fitted.embedder.copy(torch.device("cpu"), windows)
+                embedder = vec._fitted.embedder.copy(torch.device("cpu"), windows)
+                vec._fitted = dataclasses.replace(vec._fitted, embedder=embedder)
             start = time.perf_counter()
             train_e, test_e = vec.transform(train_x), vec.transform(test_x)
             seconds[embedded] = (time.perf_counter() - start) / (len(train_x) + len(test_x))
