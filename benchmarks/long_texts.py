@@ -259,12 +259,13 @@ def run_tuned(name: str, args, done: set, write) -> None:
         start = time.perf_counter()
         vec.fit(train_x, labels)
         fit_seconds = time.perf_counter() - start
-        scores, seconds = {}, {}
+        scores, seconds, fitted = {}, {}, vec._fitted
         for embedded in ("truncate", "windows"):
+            vec._fitted = fitted
             if embedded != trained:  # the same weights, embedding the other way
-                windows = make_windows(embedded, None, length, vec._fitted.embedder.tokenizer)
-                embedder = vec._fitted.embedder.copy(torch.device("cpu"), windows)
-                vec._fitted = dataclasses.replace(vec._fitted, embedder=embedder)
+                windows = make_windows(embedded, None, length, fitted.embedder.tokenizer)
+                embedder = fitted.embedder.copy(torch.device("cpu"), windows)
+                vec._fitted = dataclasses.replace(fitted, embedder=embedder)
             start = time.perf_counter()
             train_e, test_e = vec.transform(train_x), vec.transform(test_x)
             seconds[embedded] = (time.perf_counter() - start) / (len(train_x) + len(test_x))
