@@ -420,7 +420,7 @@ def report(lines: list[dict]) -> str:
             table(
                 [
                     "documents",
-                    "tokens each",
+                    "tokens kept per document",
                     "long_texts",
                     "batch",
                     "texts MiB",
