@@ -6,7 +6,7 @@ so a killed run resumes); ``--report`` turns the lines into the tables of docs/b
 - ``memory``: peak RSS of ``transform`` on ``--n-docs`` documents of 2,000 tokens, in a
   fresh subprocess per setting, with the tiny random BERT of :mod:`skbert._testing` (2
   layers, width 32, 128-token windows: all-MiniLM-L6-v2 embeds about 6 windows a second on
-  this 2-core machine, so 10,000 documents of 16 windows would take 7 hours).
+  this 2-core machine, so 10,000 documents of 15 windows would take 7 hours).
 - ``frozen``: all-MiniLM-L6-v2 without fine-tuning. Each text is tokenized whole and split
   into windows once per stride; the window vectors give every pooling at once: ``truncate``
   (the first window, which is what truncation embeds), ``token_mean`` (what
