@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._objectives import OBJECTIVES
+from ._windows import Windows, split
 from .pairs import anchor_positive_pairs, class_batches, label_pairs, label_triplets
 
 if TYPE_CHECKING:
+    from ._encoder import Tokens
     from ._plan import FitPlan
     from ._training_set import TrainingSet
 
@@ -225,3 +227,26 @@ def steps_per_epoch(training: TrainingSet, sampling: Sampling) -> int:
     n_texts = len(training.texts)
     lengths = np.zeros(n_texts, dtype=np.int64)
     return len(epoch_batches(training, sampling, lengths, np.random.default_rng(0)))
+
+
+def training_views(
+    tokens: Tokens, windows: Windows, batches: list[list[Batch]], seed: int
+) -> tuple[Tokens, list[list[Batch]]]:
+    """Windows of the training texts, and the batches with each text cell one of its windows.
+
+    Each cell of each row draws one window of its text uniformly, from a generator seeded
+    with ``seed``; a short text's only window is the text itself. The batches keep their
+    rows, order and targets, so the plan's steps and budget are unchanged.
+    """
+    window_tokens, owner = split(tokens, windows)
+    counts = np.bincount(owner, minlength=len(tokens))
+    first = np.cumsum(counts) - counts
+    rng = np.random.default_rng([seed, 19])  # its own stream: the batches' draws stay as they were
+    views = []
+    for epoch in batches:
+        drawn = []
+        for batch in epoch:
+            pick = (rng.random(batch.index.shape) * counts[batch.index]).astype(np.int64)
+            drawn.append(Batch(first[batch.index] + pick, batch.target))
+        views.append(drawn)
+    return window_tokens, views

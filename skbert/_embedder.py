@@ -7,11 +7,12 @@ construction but the encoder's weights, which only ``fit`` trains, before the ve
 publishes the embedder.
 
 The embedder's identity is a SHA-256 digest of what decides its output: the weights, the
-tokenizer and the pooling, normalisation, truncation and lower-casing settings. It keys the
-embedding cache (with the device, the precision and, for int8, the kernel), so two
-embedders share cached embeddings exactly when they compute the same ones. It is computed
-once and recomputed when a weight tensor was changed in place or replaced (torch's version
-counters tell) or after training (fused optimizer kernels change weights without counting).
+tokenizer and the pooling, normalisation, truncation (or windows) and lower-casing settings.
+It keys the embedding cache (with the device, the precision and, for int8, the kernel), so
+two embedders share cached embeddings exactly when they compute the same ones. It is
+computed once and recomputed when a weight tensor was changed in place or replaced (torch's
+version counters tell) or after training (fused optimizer kernels change weights without
+counting).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ._messages import warn
 from ._precision import autocast, resolve_precision
 from ._quantize import Int8Kernel, int8_kernel, quantize
 from ._st_format import write_config
+from ._windows import Windows, char_chunks, embed_windows, make_windows, whole_backend
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -62,11 +64,14 @@ class Embedder:
     tokenizer : transformers.PreTrainedTokenizerBase
         A fast tokenizer; it is never modified.
     max_seq_length : int
-        Longest input in tokens, special tokens included; longer texts are cut.
+        Longest input in tokens, special tokens included; longer texts are cut, or split.
     lowercase : bool
         Lower-case texts before tokenizing (sentence-transformers' ``do_lower_case``).
     device : torch.device
         Where the encoder runs.
+    windows : Windows or None, default=None
+        Split texts longer than ``max_seq_length`` into these windows and pool them
+        (:mod:`skbert._windows`); None cuts them.
     """
 
     def __init__(
@@ -77,13 +82,16 @@ class Embedder:
         max_seq_length: int,
         lowercase: bool,
         device: torch.device,
+        windows: Windows | None = None,
     ) -> None:
         self.encoder = encoder.to(device).eval()
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         self.lowercase = lowercase
         self.device = device
+        self.windows = windows
         self._backend = truncating_backend(tokenizer, max_seq_length)
+        self._whole = None if windows is None else whole_backend(self._backend)
         self._lock = threading.Lock()
         self._int8: tuple[tuple[tuple[int, int], ...], Int8Kernel, SentenceEncoder] | None = None
         self._identity: tuple[tuple[tuple[int, int], ...], str] | None = None
@@ -99,8 +107,10 @@ class Embedder:
         return int(self.tokenizer.pad_token_id)
 
     def tokenize(self, texts: list[str]) -> Tokens:
-        """Token ids of ``texts``, each cut to ``max_seq_length``."""
-        return tokenize(self._backend, texts, self.lowercase)
+        """Token ids of ``texts``, each cut to ``max_seq_length``, or whole with windows."""
+        return tokenize(
+            self._backend if self._whole is None else self._whole, texts, self.lowercase
+        )
 
     # -- state derived from the weights, built once per version of them ---------------------
 
@@ -129,7 +139,12 @@ class Embedder:
                     digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
                     digest.update(data.view(torch.uint8).numpy().tobytes())
                 digest.update(self._backend.to_str().encode())
-                settings = (self.encoder.pooling, self.encoder.normalize, self.lowercase)
+                settings = (
+                    self.encoder.pooling,
+                    self.encoder.normalize,
+                    self.lowercase,
+                    self.windows,
+                )
                 digest.update(repr(settings).encode())
                 self._identity = (version, digest.hexdigest())
             return self._identity[1]
@@ -156,18 +171,35 @@ class Embedder:
     def _encode(
         self, texts: list[str], out: np.ndarray, *, batch_size: int, precision: str
     ) -> int:
-        """Embed ``texts`` into ``out`` chunk by chunk, in order; return how many were cut."""
+        """Embed ``texts`` into ``out`` chunk by chunk, in order; return how many were cut.
+
+        With windows, a chunk's texts are split, every window of the chunk is embedded in
+        the same length-sorted batches, and each text's windows are pooled.
+        """
         encoder = self._encoder_for(precision)
+
+        def encode(tokens: Tokens, into: np.ndarray, normalize: bool) -> None:
+            with autocast(self.device, precision):
+                for rows in length_sorted_batches(tokens.lengths, batch_size):
+                    ids, mask = tokens.padded(rows, self.pad_id)
+                    vectors = encoder(ids.to(self.device), mask.to(self.device), normalize)
+                    into[rows] = vectors.float().cpu().numpy()
+
+        if self.windows is not None:
+            for chunk in char_chunks(texts, CHUNK):
+                out[chunk] = embed_windows(
+                    self.tokenize(texts[chunk]),
+                    self.windows,
+                    lambda tokens, into: encode(tokens, into, False),
+                    self.dim,
+                    self.encoder.normalize,
+                )
+            return 0
         truncated = 0
         for start in range(0, len(texts), CHUNK):
             tokens = self.tokenize(texts[start : start + CHUNK])
             truncated += tokens.n_truncated
-            chunk_out = out[start : start + len(tokens)]
-            with autocast(self.device, precision):
-                for rows in length_sorted_batches(tokens.lengths, batch_size):
-                    ids, mask = tokens.padded(rows, self.pad_id)
-                    embeddings = encoder(ids.to(self.device), mask.to(self.device))
-                    chunk_out[rows] = embeddings.float().cpu().numpy()
+            encode(tokens, out[start : start + len(tokens)], self.encoder.normalize)
         return truncated
 
     def embed(
@@ -202,7 +234,8 @@ class Embedder:
         -------
         embeddings : ndarray of shape (len(texts), dim), float32
         n_truncated : int
-            How many distinct texts were longer than ``max_seq_length`` and cut.
+            How many distinct texts were longer than ``max_seq_length`` and cut (0 with
+            windows, which cut nothing).
         """
         precision = resolve_precision(precision, self.device, inference=True)
         index: dict[str, int] = {}
@@ -243,8 +276,8 @@ class Embedder:
 
     # -- copying, saving, pickling -------------------------------------------------------------
 
-    def copy(self, device: torch.device) -> Embedder:
-        """Return an independent copy on ``device``, to train without touching this one."""
+    def copy(self, device: torch.device, windows: Windows | None) -> Embedder:
+        """Return an independent copy on ``device``, with ``windows``, to train alone."""
         encoder = copy.deepcopy(self.encoder)
         return Embedder(
             encoder,
@@ -252,10 +285,15 @@ class Embedder:
             max_seq_length=self.max_seq_length,
             lowercase=self.lowercase,
             device=device,
+            windows=windows,
         )
 
     def save(self, folder: Path) -> None:
-        """Write the encoder and tokenizer as a sentence-transformers folder."""
+        """Write the encoder and tokenizer as a sentence-transformers folder.
+
+        sentence-transformers cuts long texts whatever ``windows`` says: the windows and
+        their pooling are skbert's, kept in ``skbert_config.json`` by the vectorizer.
+        """
         with quiet_transformers():
             self.encoder.transformer.save_pretrained(folder)
         tokenizer = copy.copy(self.tokenizer)  # shallow: the limit is set on the copy only
@@ -279,6 +317,7 @@ class Embedder:
             "max_seq_length": self.max_seq_length,
             "lowercase": self.lowercase,
             "device": str(self.device),
+            "windows": self.windows,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -297,6 +336,7 @@ class Embedder:
             max_seq_length=state["max_seq_length"],
             lowercase=state["lowercase"],
             device=device,
+            windows=state.get("windows"),  # absent from pickles of skbert before windows
         )
 
 
@@ -307,13 +347,16 @@ def load_embedder(
     pooling: str = "auto",
     normalize: bool | str = "auto",
     max_seq_length: int | None = None,
+    long_texts: str = "truncate",
+    window_stride: int | None = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
 ) -> Embedder:
     """Load ``model`` (a Hub id or a folder) as an :class:`Embedder` on ``device``.
 
     ``"auto"`` and ``None`` settings take the model's own sentence-transformers settings;
-    see :func:`skbert._encoder.load_encoder`.
+    see :func:`skbert._encoder.load_encoder`. ``long_texts`` and ``window_stride`` are
+    checked against the resolved ``max_seq_length`` (:func:`skbert._windows.make_windows`).
     """
     loaded = load_encoder(
         model,
@@ -323,10 +366,12 @@ def load_embedder(
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )
+    windows = make_windows(long_texts, window_stride, loaded.max_seq_length, loaded.tokenizer)
     return Embedder(
         loaded.encoder,
         loaded.tokenizer,
         max_seq_length=loaded.max_seq_length,
         lowercase=loaded.lowercase,
         device=device,
+        windows=windows,
     )

@@ -213,13 +213,21 @@ class SentenceEncoder(nn.Module):
         """Embedding dimension."""
         return int(self.transformer.config.hidden_size)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Embed a padded batch: ``(batch, seq_len)`` ids and mask -> ``(batch, dim)``."""
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        normalize: bool | None = None,
+    ) -> torch.Tensor:
+        """Embed a padded batch: ``(batch, seq_len)`` ids and mask -> ``(batch, dim)``.
+
+        ``normalize`` overrides the encoder's setting (windows are pooled before it).
+        """
         hidden = self.transformer(
             input_ids=input_ids, attention_mask=attention_mask
         ).last_hidden_state
         pooled = POOLINGS[self.pooling](hidden, attention_mask)
-        if self.normalize:
+        if self.normalize if normalize is None else normalize:
             pooled = nn.functional.normalize(pooled, p=2.0, dim=1)
         return pooled
 

@@ -58,6 +58,8 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "checkpoint_steps": [Interval(Integral, 1, None, closed="left")],
     "warm_start": ["boolean"],
     "max_seq_length": [Interval(Integral, 2, None, closed="left"), None],
+    "long_texts": [StrOptions({"truncate", "windows"})],
+    "window_stride": [Integral, None],  # its range depends on max_seq_length: _windows.py
     "device": [str],
     "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
     "cache_embeddings": ["boolean"],
@@ -193,6 +195,11 @@ def warn_unused(
          given and params["early_stopping"] and params["validation_fraction"] != 0.1,
          "X_val is scored instead of held-out rows"),
     ]  # fmt: skip
+    if params["window_stride"] is not None and params["long_texts"] == "truncate":
+        warn(
+            f"window_stride={params['window_stride']} has no effect with "
+            "long_texts='truncate'; it spaces the windows of long_texts='windows'."
+        )
     described = "no fine-tuning" if objective is None else f"the {objective!r} objective"
     for name, unused, use in rules:
         if unused:

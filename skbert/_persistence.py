@@ -221,7 +221,12 @@ def load(
         params, fitted, files = _read_config(config_file)
         check_manifest(path, files)
     embedder = load_embedder(
-        str(path), device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+        str(path),
+        device=device,
+        long_texts=params.get("long_texts", "truncate"),  # absent before skbert had windows
+        window_stride=params.get("window_stride"),
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
     )
     if fitted is None:
         return params, frozen_state(embedder)

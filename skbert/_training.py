@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ._batching import Batch, Sampling, draw_epochs
+from ._batching import Batch, Sampling, draw_epochs, training_views
 from ._checkpoint import Checkpoints, fingerprint
 from ._distributed import World
 from ._encoder import SentenceEncoder, Tokens
@@ -97,9 +98,12 @@ def fine_tune(
     World.current().check_same_fit(lambda: fingerprint(plan, data, ""))
     tokens = embedder.tokenize(data.training.texts)
     warn_truncated(tokens.n_truncated, len(tokens), embedder.max_seq_length)
+    lengths = np.minimum(tokens.lengths, embedder.max_seq_length)
     batches = draw_epochs(
-        data.training, Sampling.of(plan), tokens.lengths, epochs=plan.epochs, seed=plan.seed
+        data.training, Sampling.of(plan), lengths, epochs=plan.epochs, seed=plan.seed
     )
+    if embedder.windows is not None:  # each text of a row: one of its windows
+        tokens, batches = training_views(tokens, embedder.windows, batches, plan.seed)
     checkpoints = None
     if plan.checkpoint_dir is not None:
         assert plan.checkpoint_steps is not None

@@ -34,7 +34,8 @@ def warn_truncated(n_truncated: int, n_texts: int, max_seq_length: int) -> None:
         warn(
             f"{n_truncated} of {n_texts} texts are longer than max_seq_length="
             f"{max_seq_length} tokens and were cut to that length, so only their beginning "
-            "is embedded. Raise max_seq_length (up to the model's limit), split long texts, "
+            "is embedded. Set long_texts='windows' to embed them whole (in windows of "
+            "max_seq_length tokens, pooled), raise max_seq_length (up to the model's limit), "
             "or filter TruncationWarning if this is intended.",
             TruncationWarning,
         )

@@ -35,6 +35,7 @@ from ._planning import make_plan
 from ._progress import CallbackSupportMixin, Progress
 from ._state import FittedState, with_fitted_attributes
 from ._training import fine_tune
+from ._windows import make_windows
 from .exceptions import warn_truncated
 
 
@@ -138,7 +139,20 @@ class SBERTVectorizer(
     warm_start : bool, default=False
         Continue training the fitted encoder instead of loading ``model`` again.
     max_seq_length : int or None, default=None
-        Longest input in tokens; longer texts are cut. None: the model's limit.
+        Longest input in tokens; longer texts are cut, or split with ``long_texts``.
+        None: the model's limit.
+    long_texts : {"truncate", "windows"}, default="truncate"
+        A text longer than ``max_seq_length`` tokens: cut to its beginning, or split into
+        windows of ``max_seq_length`` tokens (each with the text's special tokens) that
+        are embedded in the same batches as short texts and pooled into one vector, their
+        mean weighted by their numbers of tokens. Fine-tuning then sees each text of a
+        training row as one of its windows, drawn at random, under the same budget. A text
+        that fits is embedded alike either way. The windows are skbert's: a saved folder
+        loaded by sentence-transformers cuts long texts. Set by ``fit``, as
+        ``max_seq_length`` is. The user guide has the tables.
+    window_stride : int or None, default=None
+        Tokens from the start of one window to the next, at most a window's text
+        (``max_seq_length`` less the special tokens); None: half of that.
     device : str, default="auto"
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (cuda, mps, cpu).
     precision : {"float32", "auto", "bfloat16", "float16", "int8"}, default="float32"
@@ -169,7 +183,8 @@ class SBERTVectorizer(
     loss_ : str or None
         The objective used (None: no fine-tuning).
     pooling_, normalize_, max_seq_length_, lowercase_, device_
-        The pooling, normalisation, truncation length, lower-casing and device used.
+        The pooling, normalisation, truncation (or window) length, lower-casing and device
+        used.
     plan_ : FitPlan
         What ``fit`` ran: data kind, objective, every setting with its default resolved
         (None where unused), the seed, and the numbers of rows and steps.
@@ -183,7 +198,7 @@ class SBERTVectorizer(
         ``"early_stopping"`` or ``"callback"`` (None: nothing was trained).
     n_truncated_ : int
         Training texts longer than ``max_seq_length_`` tokens, cut (a
-        :class:`~skbert.TruncationWarning` says so too).
+        :class:`~skbert.TruncationWarning` says so too); 0 with ``long_texts="windows"``.
     embedding_dim_ : int
         Width of an embedding: ``truncate_dim``, or the model's.
     classes_ : ndarray
@@ -255,6 +270,8 @@ class SBERTVectorizer(
         checkpoint_steps: int = 500,
         warm_start: bool = False,
         max_seq_length: int | None = None,
+        long_texts: str = "truncate",
+        window_stride: int | None = None,
         device: str = "auto",
         precision: str = "float32",
         cache_embeddings: bool = True,
@@ -293,6 +310,8 @@ class SBERTVectorizer(
         self.checkpoint_steps = checkpoint_steps
         self.warm_start = warm_start
         self.max_seq_length = max_seq_length
+        self.long_texts = long_texts
+        self.window_stride = window_stride
         self.device = device
         self.precision = precision
         self.cache_embeddings = cache_embeddings
@@ -370,12 +389,17 @@ class SBERTVectorizer(
                 pooling=self.pooling,
                 normalize=normalize,
                 max_seq_length=self.max_seq_length,
+                long_texts=self.long_texts,
+                window_stride=self.window_stride,
                 trust_remote_code=self.trust_remote_code,
                 allow_pickle=self.allow_pickle,
             )
         fitted = self._fitted.embedder
         check_warm_start(self.get_params(), fitted)
-        return fitted.copy(device)
+        windows = make_windows(
+            self.long_texts, self.window_stride, fitted.max_seq_length, fitted.tokenizer
+        )
+        return fitted.copy(device, windows)
 
     def __sklearn_is_fitted__(self) -> bool:
         return "_fitted" in vars(self)
