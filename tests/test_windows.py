@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from skbert import SBERTVectorizer, TruncationWarning
-from skbert._batching import Batch
+from skbert._batching import Batch, training_views
 from skbert._cache import EMBEDDINGS
 from skbert._embedder import load_embedder
 from skbert._encoder import Tokens
-from skbert._windows import Windows, make_windows, split, training_views
+from skbert._windows import Windows, make_windows, split
 
 CPU = torch.device("cpu")
 LENGTH = 16  # max_seq_length of these tests: 14 text tokens and [CLS] ... [SEP] per window
