@@ -121,10 +121,10 @@ out, model = sys.argv[1], sys.argv[2]
 rank = int(os.environ["RANK"])
 encoded, written = [], []
 encode = SentenceEncoder.forward
-def counting(self, input_ids, attention_mask):
+def counting(self, input_ids, *args, **kwargs):
     if torch.is_grad_enabled():
         encoded.append(len(input_ids))
-    return encode(self, input_ids, attention_mask)
+    return encode(self, input_ids, *args, **kwargs)
 SentenceEncoder.forward = counting
 save_file, save_folder = torch.save, _persistence.save
 torch.save = lambda obj, f, **kw: written.append("checkpoint") or save_file(obj, f, **kw)
