@@ -263,8 +263,9 @@ def run_tuned(name: str, args, done: set, write) -> None:
         for embedded in ("truncate", "windows"):
             vec._fitted = fitted
             if embedded != trained:  # the same weights, embedding the other way
-                windows = make_windows(embedded, None, length, fitted.embedder.tokenizer)
-                embedder = fitted.embedder.copy(torch.device("cpu"), windows)
+                embedder = fitted.embedder.copy(
+                    torch.device("cpu"), long_texts=embedded, window_stride=None
+                )
                 vec._fitted = dataclasses.replace(fitted, embedder=embedder)
             start = time.perf_counter()
             train_e, test_e = vec.transform(train_x), vec.transform(test_x)

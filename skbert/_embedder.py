@@ -276,16 +276,21 @@ class Embedder:
 
     # -- copying, saving, pickling -------------------------------------------------------------
 
-    def copy(self, device: torch.device, windows: Windows | None) -> Embedder:
-        """Return an independent copy on ``device``, with ``windows``, to train alone."""
-        encoder = copy.deepcopy(self.encoder)
+    def copy(
+        self, device: torch.device, *, long_texts: str, window_stride: int | None
+    ) -> Embedder:
+        """Return an independent copy on ``device``, cutting or splitting long texts anew.
+
+        ``long_texts`` and ``window_stride`` are checked as :func:`load_embedder` checks
+        them (:func:`skbert._windows.make_windows`).
+        """
         return Embedder(
-            encoder,
+            copy.deepcopy(self.encoder),
             self.tokenizer,
             max_seq_length=self.max_seq_length,
             lowercase=self.lowercase,
             device=device,
-            windows=windows,
+            windows=make_windows(long_texts, window_stride, self.max_seq_length, self.tokenizer),
         )
 
     def save(self, folder: Path) -> None:

@@ -140,6 +140,11 @@ class Objective:
         return frozenset(self.settings) | frozenset(rows)
 
     @property
+    def classifies(self) -> bool:
+        """Whether its loss has a classifier over the classes of ``y`` (``classes_``)."""
+        return self.target == "classes"
+
+    @property
     def trains_on_scores(self) -> bool:
         """Whether it takes real-valued scores (so whole-number labels of pairs are scores)."""
         return "scored_pairs" in self.data

@@ -12,8 +12,8 @@ embeds exactly as with truncation.
 A text's windows are pooled in their own order, whatever else the call holds, so its vector
 does not depend on the other texts, the batch size or the cache. Fine-tuning sees each
 occurrence of a text in a training row as one of its windows, drawn at random from the
-fit's seed (:func:`training_views`): the rows and steps of the plan, and so its budget, are
-those of the texts.
+fit's seed (:func:`skbert._batching.training_views`): the rows and steps of the plan, and
+so its budget, are those of the texts.
 """
 
 from __future__ import annotations

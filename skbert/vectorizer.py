@@ -35,7 +35,6 @@ from ._planning import make_plan
 from ._progress import CallbackSupportMixin, Progress
 from ._state import FittedState, with_fitted_attributes
 from ._training import fine_tune
-from ._windows import make_windows
 from .exceptions import warn_truncated
 
 
@@ -353,9 +352,7 @@ class SBERTVectorizer(
         with Progress(self, X, y, verbose=bool(self.verbose)) as progress:
             embedder = self._start(torch.device(plan.device), plan.normalize)
             check_dims(params, embedder.dim)
-            classifies = (
-                plan.objective is not None and OBJECTIVES[plan.objective].target == "classes"
-            )
+            classifies = plan.objective is not None and OBJECTIVES[plan.objective].classifies
             classes = data.training.classes if classifies else None
 
             def state(
@@ -396,10 +393,7 @@ class SBERTVectorizer(
             )
         fitted = self._fitted.embedder
         check_warm_start(self.get_params(), fitted)
-        windows = make_windows(
-            self.long_texts, self.window_stride, fitted.max_seq_length, fitted.tokenizer
-        )
-        return fitted.copy(device, windows)
+        return fitted.copy(device, long_texts=self.long_texts, window_stride=self.window_stride)
 
     def __sklearn_is_fitted__(self) -> bool:
         return "_fitted" in vars(self)
