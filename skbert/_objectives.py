@@ -216,8 +216,6 @@ _RECORDS = (
         target="scores",
         text_rows="pairs",
         settings={"scale": 20.0},
-        # label sets and real-valued targets: chosen across datasets, benchmarks/targets.py
-        auto_for=("multilabel_texts", "scored_texts"),
     ),
     Objective(
         "batch_hard_triplet",
@@ -238,6 +236,8 @@ _RECORDS = (
         data=("multilabel_texts", "scored_texts"),
         loss=lambda i: HeadLoss(i.dim, i.n_classes or 1),
         text_rows="targets",
+        # label sets and real-valued targets: chosen across datasets, benchmarks/targets.py
+        auto_for=("multilabel_texts", "scored_texts"),
         matryoshka=False,
     ),
     Objective(

@@ -146,8 +146,8 @@ def _check_label_sets(y: np.ndarray, objective: str) -> None:
     """Label sets must give the objective something to learn: two texts that differ."""
     if len(np.unique(y, axis=0)) < 2:
         raise ValueError(
-            f"Every row of y has the same label set, so loss={objective!r} has no text "
-            "closer to another than any: add texts with other label sets."
+            f"Every row of y has the same label set, so loss={objective!r} has nothing to "
+            "learn from it: add texts with other label sets."
         )
 
 

@@ -58,8 +58,8 @@ def test_auto_picks_at_most_one_objective_per_kind_of_data():
 MEASURED_AUTO = {
     "texts": None,
     "labelled_texts": "mnrl",
-    "multilabel_texts": "cosent",
-    "scored_texts": "cosent",
+    "multilabel_texts": "head",
+    "scored_texts": "head",
     "pairs": "mnrl",
     "scored_pairs": "cosine",
     "labelled_pairs": "softmax",

@@ -147,7 +147,7 @@ FIT_CATALOGUE = {
         [0.5, 1.5, 2.5, 3.5],
         {"loss": "mnrl"},
         ValueError,
-        r"loss='mnrl' trains on .* but fit got texts with real-valued targets.*loss='cosent'",
+        r"loss='mnrl' trains on .* but fit got texts with real-valued targets.*loss='head'",
     ),
     "unlabelled_marker_absent": (
         TEXTS,

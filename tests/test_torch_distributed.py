@@ -40,6 +40,7 @@ SCORES = np.linspace(0.0, 1.0, 24)
 LABELS = np.arange(24) % 3
 TEXTS = [a for a, _ in PAIRS]
 KINDS = [text.split()[1] for text in TEXTS]  # the subject: 4 to 5 texts of each
+LABEL_SETS = np.stack([LABELS == 0, LABELS == 1, np.arange(24) % 2 == 0], axis=1).astype(int)
 
 # name: (parameters, X, y, other fit arguments); every fit trains 2 epochs at batch 8.
 SCENARIOS = {
@@ -56,6 +57,19 @@ SCENARIOS = {
         TEXTS,
         KINDS,
         {},
+    ),
+    "label_sets": ({"loss": "cosent", "pairs_per_text": 2}, TEXTS, LABEL_SETS, {}),
+    "targets": (
+        {
+            "loss": "head",
+            "pairs_per_text": 2,
+            "eval_steps": 2,
+            "early_stopping": True,
+            "n_iter_no_change": 9,
+        },
+        TEXTS,
+        SCORES + 0.01,
+        {"X_val": TEXTS[:6], "y_val": SCORES[:6] + 0.01},
     ),
     # batches of 5 rows (3 + 2 on 2 ranks) and, each epoch, one of a single row
     "uneven": ({"loss": "cosine", "batch_size": 5}, PAIRS[:21], SCORES[:21], {}),
