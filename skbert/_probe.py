@@ -1,4 +1,4 @@
-"""The heads of the softmax and head objectives, started from linear probes.
+"""The softmax objective's head, started from a linear probe: linear probing, then fine-tuning.
 
 A classifier with random weights predicts nothing, so the first hundreds of steps of the
 softmax objective move the encoder towards wherever a random hyperplane separates the
@@ -6,8 +6,7 @@ classes, and the pretrained geometry, the cosine similarities the model was trai
 give, is lost. Fitting the head on the frozen pair features first (a logistic regression on
 ``[u, v, |u - v|]``), then fine-tuning everything ("linear probing then fine-tuning", Kumar
 et al., ICLR 2022) starts the encoder's gradients from a classifier that already works, so
-they refine the features instead of distorting them. The head objective's linear head
-(:func:`start_head`) starts the same way, from a probe of the frozen text embeddings.
+they refine the features instead of distorting them.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from ._distributed import World
@@ -25,10 +24,9 @@ from ._pair_features import pair_features
 if TYPE_CHECKING:
     from ._embedder import Embedder
     from ._training_set import TrainingSet
-    from .losses import HeadLoss, SoftmaxLoss
+    from .losses import SoftmaxLoss
 
 PROBE_C = 1.0  # inverse L2 strength of the probe
-PROBE_ALPHA = 1.0  # L2 strength of the ridge probe a real-valued target's head starts from
 PROBE_MAX_ROWS = 20_000  # pairs the probe is fitted on at most, drawn with the plan's seed
 
 
@@ -99,42 +97,3 @@ def probe_head(
     probe = World.current().from_rank_0(fit)
     copy_probe(classifier, probe)
     return probe
-
-
-def start_head(
-    loss: HeadLoss, embedder: Embedder, training: TrainingSet, batch_size: int, precision: str
-) -> None:
-    """Start the head from a linear probe of the frozen embeddings, as the softmax head is.
-
-    A random head predicts nothing, so its first gradients would move the encoder towards
-    whatever a random direction asks; a probe that already predicts as well as the frozen
-    embeddings allow asks only for what they lack (linear probing then fine-tuning, Kumar
-    et al., ICLR 2022). The training texts are embedded once, without the cache; the probe
-    is a ridge regression of the standardised target, or one logistic regression per label
-    (a label that every text has, or none, gets a constant logit of +-5). Every rank of a
-    data-parallel fit starts from rank 0's probe.
-    """
-    assert training.labels is not None
-
-    def fit() -> tuple[np.ndarray, np.ndarray]:
-        embeddings, _ = embedder.embed(
-            training.texts, batch_size=batch_size, precision=precision, use_cache=False
-        )
-        target = training.labels
-        if target.ndim == 1:
-            ridge = Ridge(alpha=PROBE_ALPHA).fit(embeddings, target)
-            return ridge.coef_[None, :], np.atleast_1d(ridge.intercept_)
-        weights = np.zeros((target.shape[1], embeddings.shape[1]))
-        biases = np.zeros(target.shape[1])
-        for j, column in enumerate(target.T):
-            if column.all() or not column.any():
-                biases[j] = 5.0 if column.all() else -5.0
-                continue
-            probe = LogisticRegression(C=1.0, max_iter=1000).fit(embeddings, column)
-            weights[j], biases[j] = probe.coef_[0], probe.intercept_[0]
-        return weights, biases
-
-    weights, biases = World.current().from_rank_0(fit)
-    with torch.no_grad():
-        loss.head.weight.copy_(torch.from_numpy(weights))
-        loss.head.bias.copy_(torch.from_numpy(biases))

@@ -35,11 +35,11 @@ from ._messages import warn
 from ._objectives import OBJECTIVES, build_loss
 from ._optimizer import make_optimizer, make_schedule
 from ._precision import autocast
-from ._probe import probe_head, start_head
+from ._probe import probe_head
 from ._seeding import seeded
 from ._validation import EarlyStopping, evaluate
 from .exceptions import warn_truncated
-from .losses import HeadLoss, SoftmaxLoss
+from .losses import SoftmaxLoss
 
 if TYPE_CHECKING:
     from ._embedder import Embedder
@@ -120,9 +120,6 @@ def fine_tune(
             matryoshka_dims=plan.matryoshka_dims,
             normalize=embedder.encoder.normalize,
         )
-        if isinstance(loss_fn, HeadLoss):
-            assert plan.batch_size is not None and plan.precision is not None
-            start_head(loss_fn, embedder, data.training, plan.batch_size, plan.precision)
         if isinstance(loss_fn, SoftmaxLoss):
             assert plan.batch_size is not None and plan.precision is not None
             probe_head(
