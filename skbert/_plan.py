@@ -26,7 +26,8 @@ class FitPlan:
     learning-rate schedule is planned over it. ``validation`` says where the scored rows
     come from (``"given"``: ``X_val``; ``"held_out"``: ``validation_fraction`` of ``X``).
     ``device`` is where the fit runs, resolved once (in a fit of several processes, this
-    process's device); ``normalize`` the normalisation resolved for the data given.
+    process's device); ``normalize`` the normalisation resolved for the data given;
+    ``trainable_layers`` the top layers trained (None: every layer and the embeddings).
     """
 
     data_kind: str
@@ -45,6 +46,7 @@ class FitPlan:
     weight_decay: float | None = None
     max_grad_norm: float | None = None
     precision: str | None = None
+    trainable_layers: int | None = None
     margin: float | None = None
     scale: float | None = None
     pairs_per_text: int | None = None
