@@ -71,6 +71,21 @@ def _mask(encoder: SentenceEncoder, hidden: torch.Tensor, mask: torch.Tensor) ->
     )
 
 
+def _distinct(tokens: Tokens, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first of ``rows`` of each distinct token ids, and each token row's slot.
+
+    Slot ``s`` is the ``s``-th distinct token ids met in ``rows``; other token rows get -1.
+    """
+    ids, offsets = tokens.ids, tokens.offsets
+    distinct: dict[bytes, int] = {}
+    slots = np.full(len(tokens), -1, dtype=np.int64)
+    for r in rows:
+        slots[r] = distinct.setdefault(ids[offsets[r] : offsets[r + 1]].tobytes(), len(distinct))
+    firsts = np.zeros(len(distinct), dtype=np.int64)
+    firsts[slots[rows][::-1]] = rows[::-1]  # the first row of each slot wins
+    return firsts, slots
+
+
 @dataclass(frozen=True)
 class FrozenStates:
     """The frozen layers' output of every training row, and the top layers that train on it.
@@ -102,23 +117,12 @@ class FrozenStates:
         layers = transformer_layers(encoder)
         check_trainable_layers(trainable_layers, len(layers))
         n_frozen = len(layers) - trainable_layers
-        ids, offsets = tokens.ids, tokens.offsets
-        distinct: dict[bytes, int] = {}
-        slots = np.full(len(tokens), -1, dtype=np.int64)
-        firsts = []
-        for r in rows:
-            key = ids[offsets[r] : offsets[r + 1]].tobytes()
-            if key not in distinct:
-                distinct[key] = len(firsts)
-                firsts.append(r)
-            slots[r] = distinct[key]
-        firsts = np.asarray(firsts, dtype=np.int64)
+        firsts, slots = _distinct(tokens, rows)
         lengths = tokens.lengths[firsts]
         starts = np.zeros(len(firsts), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
-        hidden_size = encoder.dim
         states = torch.empty(
-            (int(lengths.sum()), hidden_size), dtype=_STORED[precision], device=device
+            (int(lengths.sum()), encoder.dim), dtype=_STORED[precision], device=device
         )
         was_training = encoder.training
         encoder.eval()  # deterministic states: no dropout in the frozen layers
@@ -131,12 +135,10 @@ class FrozenStates:
                     attention = _mask(encoder, hidden, mask)
                     for layer in layers[:n_frozen]:
                         hidden = layer(hidden, attention)
-                    keep = mask.bool()
-                    flat = hidden[keep].to(states.dtype)
                     index = torch.from_numpy(
                         np.concatenate([starts[s] + np.arange(lengths[s]) for s in batch])
                     ).to(device)
-                    states[index] = flat
+                    states[index] = hidden[mask.bool()].to(states.dtype)  # unpadded, in order
         finally:
             encoder.train(was_training)
         return cls(
