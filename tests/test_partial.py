@@ -214,3 +214,16 @@ def test_a_model_of_another_structure_is_refused(three_layers, monkeypatch):
     monkeypatch.setattr(_frozen_states, "SUPPORTED_MODELS", ("roberta",))
     with pytest.raises(ValueError, match="trainable_layers needs a BERT-like model"):
         make(three_layers, trainable_layers=1).fit(TEXTS, LABELS)
+
+
+def test_a_fit_of_several_processes_is_refused(three_layers, monkeypatch):
+    class TwoProcesses:
+        size = 2
+
+        @classmethod
+        def current(cls):
+            return cls()
+
+    monkeypatch.setattr(_frozen_states, "World", TwoProcesses)
+    with pytest.raises(ValueError, match="trainable_layers=1 is not supported in a fit of"):
+        make(three_layers, trainable_layers=1).fit(TEXTS, LABELS)
