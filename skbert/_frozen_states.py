@@ -173,6 +173,7 @@ class FrozenStates:
 
 
 def _frozen_parameters(encoder: SentenceEncoder, trainable_layers: int) -> list[nn.Parameter]:
+    """Return the weights of the embeddings and of all but the top layers that train now."""
     layers = transformer_layers(encoder)
     check_trainable_layers(trainable_layers, len(layers))
     modules = [encoder.transformer.embeddings, *layers[: len(layers) - trainable_layers]]
