@@ -19,6 +19,9 @@ line to ``--out``; a line already there is not run again, so a killed run resume
   (``unit_check`` in the line).
 - ``skbert:default`` is ``SBERTVectorizer()`` with every default; the report's first table
   compares it with frozen embeddings and SetFit.
+- ``skbert:top<k>`` is ``SBERTVectorizer(trainable_layers=k)``: partial fine-tuning of the
+  top ``k`` layers, every other default kept; ``skbert:top<k>-lr<rate>`` with that peak
+  learning rate (fewer weights train, so a higher rate may pay).
 - SetFit 1.2 (``setfit_default``, ``setfit_iter5``) with its own logistic-regression head,
   skipped with a ``skipped`` line when it would train on more than ``--setfit-max-pairs``
   pairs; skbert configurations whose projected fit exceeds ``--max-fit-minutes`` likewise.
@@ -132,6 +135,14 @@ METHODS: dict[str, Method] = {
     "frozen": Method("skbert", {"epochs": 0}),
     "skbert:default": Method("skbert", {}),
     "skbert:default-lr2e-5": Method("skbert", {"learning_rate": 2e-5}),
+    **{f"skbert:top{k}": Method("skbert", {"trainable_layers": k}) for k in (1, 2, 3, 4)},
+    **{
+        f"skbert:top{k}-lr{rate:.0e}".replace("e-0", "e-"): Method(
+            "skbert", {"trainable_layers": k, "learning_rate": rate}
+        )
+        for k in (1, 2, 3, 4)
+        for rate in (1e-4, 2e-4)
+    },
     "setfit_default": Method("setfit", {}),
     "setfit_iter5": Method("setfit", {"num_iterations": 5}),
     **{

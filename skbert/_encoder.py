@@ -226,6 +226,12 @@ class SentenceEncoder(nn.Module):
         hidden = self.transformer(
             input_ids=input_ids, attention_mask=attention_mask
         ).last_hidden_state
+        return self.pool(hidden, attention_mask, normalize)
+
+    def pool(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, normalize: bool | None = None
+    ) -> torch.Tensor:
+        """Pool the last layer's token states, ``(batch, seq_len, dim)`` -> ``(batch, dim)``."""
         pooled = POOLINGS[self.pooling](hidden, attention_mask)
         if self.normalize if normalize is None else normalize:
             pooled = nn.functional.normalize(pooled, p=2.0, dim=1)

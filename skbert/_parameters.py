@@ -63,6 +63,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any] | str] = {
     "window_stride": [Integral, None],  # its range depends on max_seq_length: _windows.py
     "device": [str],
     "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
+    "trainable_layers": [Interval(Integral, 0, None, closed="left"), None],
     "cache_embeddings": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -73,6 +74,11 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any] | str] = {
 
 def check_params(params: Mapping[str, Any]) -> None:
     """Rules on the contents of parameters, beyond ``_parameter_constraints``."""
+    if params["trainable_layers"] == 0:
+        raise ValueError(
+            "trainable_layers=0 would train no weight of the encoder; use epochs=0 for the "
+            "pretrained embeddings, or trainable_layers >= 1 (None trains every layer)."
+        )
     parts = tuple(params["pair_features"])
     if not parts or any(p not in PAIR_PARTS for p in parts) or len(set(parts)) != len(parts):
         raise ValueError(
@@ -188,6 +194,8 @@ def warn_unused(
     ] + [
         ("early_stopping", params["early_stopping"] and objective is None, "nothing is trained"),
         ("matryoshka_dims", params["matryoshka_dims"] is not None and objective is None,
+         "nothing is trained"),
+        ("trainable_layers", params["trainable_layers"] is not None and objective is None,
          "nothing is trained"),
         ("X_val", given and objective is None, "nothing is trained"),
         ("eval_steps", params["eval_steps"] is not None and not validating,

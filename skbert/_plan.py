@@ -26,7 +26,8 @@ class FitPlan:
     learning-rate schedule is planned over it. ``validation`` says where the scored rows
     come from (``"given"``: ``X_val``; ``"held_out"``: ``validation_fraction`` of ``X``).
     ``device`` is where the fit runs, resolved once (in a fit of several processes, this
-    process's device); ``normalize`` the normalisation resolved for the data given.
+    process's device); ``normalize`` the normalisation resolved for the data given;
+    ``trainable_layers`` the top layers trained (None: every layer and the embeddings).
     ``target_type`` is the type of ``y`` as :func:`sklearn.utils.multiclass.type_of_target`
     names it (``"binary"``, ``"multiclass"``, ``"continuous"``, ``"multilabel-indicator"``;
     None without ``y``), after dropping the ``n_unlabelled`` rows marked ``unlabelled``.
@@ -50,6 +51,7 @@ class FitPlan:
     weight_decay: float | None = None
     max_grad_norm: float | None = None
     precision: str | None = None
+    trainable_layers: int | None = None
     margin: float | None = None
     scale: float | None = None
     pairs_per_text: int | None = None

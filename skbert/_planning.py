@@ -290,6 +290,7 @@ def make_plan(
         weight_decay=params["weight_decay"],
         max_grad_norm=params["max_grad_norm"],
         precision=_training_precision(params["precision"], device),
+        trainable_layers=params["trainable_layers"],
         max_steps=params["max_steps"],
         max_time=params["max_time"],
         checkpoint_dir=None if params["checkpoint_dir"] is None else str(params["checkpoint_dir"]),

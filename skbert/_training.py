@@ -31,6 +31,7 @@ from ._batching import Batch, Sampling, draw_epochs, training_views
 from ._checkpoint import Checkpoints, fingerprint
 from ._distributed import World
 from ._encoder import SentenceEncoder, Tokens
+from ._frozen_states import FrozenStates, partial_fine_tuning
 from ._messages import warn
 from ._objectives import OBJECTIVES, build_loss
 from ._optimizer import make_optimizer, make_schedule
@@ -130,17 +131,19 @@ def fine_tune(
                 precision=plan.precision,
                 seed=plan.seed,
             )
-        outcome = train(
-            embedder,
-            loss_fn,
-            tokens,
-            batches,
-            plan,
-            data.validation,
-            progress,
-            checkpoints,
-            snapshot,
-        )
+        with partial_fine_tuning(embedder, plan, tokens, batches) as frozen:
+            outcome = train(
+                embedder,
+                loss_fn,
+                tokens,
+                batches,
+                plan,
+                data.validation,
+                progress,
+                checkpoints,
+                snapshot,
+                frozen,
+            )
     if checkpoints is not None:
         checkpoints.clear()
     outcome.n_truncated = tokens.n_truncated
@@ -170,8 +173,9 @@ class _Loop:
         plan: FitPlan,
         validation: ValidationSet | None,
         checkpoints: Checkpoints | None,
+        frozen: FrozenStates | None,
     ) -> None:
-        self.embedder, self.loss_fn, self.plan = embedder, loss_fn, plan
+        self.embedder, self.loss_fn, self.plan, self.frozen = embedder, loss_fn, plan, frozen
         self.device = embedder.device
         loss_fn.to(self.device)
         self.world = World.current()
@@ -230,6 +234,8 @@ class _Loop:
         with autocast(device, self.plan.precision):
             if self.data_parallel is not None:  # this rank's rows, the loss of all
                 loss = self.data_parallel(tokens, batch, _target(batch, device), pad_id)
+            elif self.frozen is not None:  # the top layers, on the frozen layers' states
+                loss = self.loss_fn(*self.frozen.forward(batch), *_target(batch, device))
             else:
                 columns = _forward(encoder, tokens, batch, pad_id=pad_id, device=device)
                 loss = self.loss_fn(*columns, *_target(batch, device))
@@ -298,6 +304,7 @@ def train(
     progress: Progress | None = None,
     checkpoints: Checkpoints | None = None,
     snapshot: Callable[[list[dict[str, float]]], dict[str, Any]] | None = None,
+    frozen: FrozenStates | None = None,
 ) -> Outcome:
     """Fine-tune ``embedder.encoder`` in place on ``batches``, one list per epoch.
 
@@ -324,6 +331,8 @@ def train(
         Where to write checkpoints, and resume from one.
     snapshot : callable or None, default=None
         Given the history so far, the fitted attributes for callbacks at an epoch's end.
+    frozen : FrozenStates or None, default=None
+        The frozen lower layers' states of every row: each step runs the top layers only.
 
     Returns
     -------
@@ -337,7 +346,7 @@ def train(
     FloatingPointError
         If the loss stops being finite; the message names the step and remedies.
     """
-    loop = _Loop(embedder, loss_fn, plan, validation, checkpoints)
+    loop = _Loop(embedder, loss_fn, plan, validation, checkpoints, frozen)
     steps = [(epoch, batch) for epoch, part in enumerate(batches) for batch in part]
     steps = steps[: plan.total_steps]
     resumed = loop.resume()

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "skbert"
 TRAINING = {
     "skbert._batching",
     "skbert._checkpoint",
+    "skbert._frozen_states",
     "skbert._objectives",
     "skbert._parameters",
     "skbert._planning",
