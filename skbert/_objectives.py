@@ -173,7 +173,8 @@ _RECORDS = (
         loss=lambda i: CosineSimilarityLoss(),
         target="unit_scores",
         text_rows="pairs",
-        auto_for=("scored_pairs",),
+        # label sets: chosen across datasets, benchmarks/targets.py
+        auto_for=("scored_pairs", "multilabel_texts"),
     ),
     Objective(
         "triplet",
@@ -236,8 +237,7 @@ _RECORDS = (
         data=("multilabel_texts", "scored_texts"),
         loss=lambda i: HeadLoss(i.dim, i.n_classes or 1),
         text_rows="targets",
-        # label sets and real-valued targets: chosen across datasets, benchmarks/targets.py
-        auto_for=("multilabel_texts", "scored_texts"),
+        auto_for=("scored_texts",),  # chosen across datasets, benchmarks/targets.py
         matryoshka=False,
     ),
     Objective(

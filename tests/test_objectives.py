@@ -58,7 +58,7 @@ def test_auto_picks_at_most_one_objective_per_kind_of_data():
 MEASURED_AUTO = {
     "texts": None,
     "labelled_texts": "mnrl",
-    "multilabel_texts": "head",
+    "multilabel_texts": "cosine",
     "scored_texts": "head",
     "pairs": "mnrl",
     "scored_pairs": "cosine",

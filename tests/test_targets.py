@@ -56,7 +56,8 @@ def params(**given):
 def test_the_plan_reads_the_target_type_as_scikit_learn_does(y, kind, target_type):
     plan, _ = make_plan(params(), TEXTS, y)
     assert (plan.data_kind, plan.target_type) == (kind, target_type)
-    assert plan.objective == {"labelled_texts": "mnrl"}.get(kind, "head")
+    expected = {"labelled_texts": "mnrl", "multilabel_texts": "cosine", "scored_texts": "head"}
+    assert plan.objective == expected[kind]
 
 
 def test_a_sparse_indicator_trains_as_its_dense_matrix():
