@@ -575,6 +575,7 @@ def _table(grouped, cells, methods, name: str, with_time: bool) -> None:
     header = "| cell | n |" + "".join(f" {m} |" for m in columns)
     if with_time:
         header += "".join(f" {m} s |" for m in columns if m != "frozen")
+        header += " default's loss |"
     print(header)
     print("|---|---|" + "---|" * (header.count("|") - 3))
     for cell in cells:
@@ -592,6 +593,8 @@ def _table(grouped, cells, methods, name: str, with_time: bool) -> None:
                 for m in columns
                 if m != "frozen"
             ]
+            plans = [r.get("plan") for r in ms.get("skbert:default", [])]
+            cols.append(", ".join(sorted({str(p.get("objective")) for p in plans if p})))
         print(f"| {cell[0]}/{cell[1]} | {n} | " + " | ".join(cols) + " |")
     print()
 
