@@ -5,9 +5,11 @@ shuffled into batches of similar length (:func:`bucketed_batches`), except for t
 objectives with ``random_batches`` (the in-batch negatives: rows of similar length are often
 alike, and a look-alike in the batch is pushed away as a negative); labelled texts get fresh
 pairs, triplets or ``(anchor, positive)`` pairs every epoch (:mod:`skbert.pairs`), or P
-classes x K texts batches for the batch-mining objectives. :func:`draw_epochs` draws every
-epoch of a fit; :func:`steps_per_epoch` counts an epoch's batches by drawing one, so the
-count comes from the code that builds them.
+classes x K texts batches for the batch-mining objectives; texts with label sets or
+real-valued targets get pairs scored by how alike their targets are
+(:mod:`skbert._target_pairs`), or each text with its own target for a head.
+:func:`draw_epochs` draws every epoch of a fit; :func:`steps_per_epoch` counts an epoch's
+batches by drawing one, so the count comes from the code that builds them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._objectives import OBJECTIVES
+from ._target_pairs import label_set_pairs, score_pairs
 from ._windows import Windows, split
 from .pairs import anchor_positive_pairs, class_batches, label_pairs, label_triplets
 
@@ -145,12 +148,31 @@ class Sampling:
         )
 
 
-def _labelled_rows(
-    labels: np.ndarray, sampling: Sampling, rng: np.random.Generator
+def _scored_pairs(
+    training: TrainingSet, per_text: int, positive_fraction: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """One epoch's rows drawn from the labels, and their target."""
+    """Pairs of texts with label sets or real-valued targets, scored by how alike they are."""
+    assert training.labels is not None
+    draw = label_set_pairs if training.labels_kind == "label_sets" else score_pairs
+    left, right, similarity = draw(
+        training.labels, per_text=per_text, positive_fraction=positive_fraction, rng=rng
+    )
+    return np.stack([left, right], axis=1), similarity
+
+
+def _labelled_rows(
+    training: TrainingSet, sampling: Sampling, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One epoch's rows drawn from the texts' targets, and the rows' target."""
+    labels = training.labels
     per_text = sampling.pairs_per_text
-    assert per_text is not None
+    assert per_text is not None and labels is not None
+    if sampling.text_rows == "targets":  # each text per_text times, with its own target
+        rows = rng.permutation(np.repeat(np.arange(len(labels)), per_text))
+        return rows[:, None], labels[rows].astype(np.float32)
+    if sampling.text_rows == "pairs" and training.labels_kind != "labels":
+        assert sampling.positive_fraction is not None
+        return _scored_pairs(training, per_text, sampling.positive_fraction, rng)
     if sampling.text_rows == "pairs":
         assert sampling.positive_fraction is not None
         left, right, same = label_pairs(
@@ -203,7 +225,7 @@ def epoch_batches(
         )
     if sampling.text_rows == "class_batches":
         return _class_batches(training.labels, sampling, rng)
-    index, target = _labelled_rows(training.labels, sampling, rng)
+    index, target = _labelled_rows(training, sampling, rng)
     if sampling.rows_per_epoch is not None and len(index) > sampling.rows_per_epoch:
         kept = np.sort(rng.choice(len(index), sampling.rows_per_epoch, replace=False))
         index, target = index[kept], None if target is None else target[kept]

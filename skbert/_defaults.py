@@ -31,6 +31,8 @@ DEFAULT_POSITIVE_FRACTION = 0.5  # of the pairs drawn from labelled texts, same-
 DEFAULT_TEXTS_PER_CLASS = 4  # K of the P classes x K texts batches
 LEARNING_RATE = 2e-5  # the paper's
 LABELLED_TEXTS_LEARNING_RATE = 5e-5  # fewer steps: the default budget on few texts
+# The kinds of data of single texts with a target: labels, label sets, real-valued targets.
+TARGET_TEXTS = ("labelled_texts", "multilabel_texts", "scored_texts")
 
 
 def resolve_normalize(normalize: bool | str | None, input_kind: str) -> bool | str:
@@ -49,14 +51,14 @@ def resolve_normalize(normalize: bool | str | None, input_kind: str) -> bool | s
 
 
 def default_learning_rate(kind: str) -> float:
-    """Peak learning rate when ``learning_rate=None``: higher on labelled texts.
+    """Peak learning rate when ``learning_rate=None``: higher on texts with targets.
 
     Examples
     --------
     >>> default_learning_rate("scored_pairs"), default_learning_rate("labelled_texts")
     (2e-05, 5e-05)
     """
-    return LABELLED_TEXTS_LEARNING_RATE if kind == "labelled_texts" else LEARNING_RATE
+    return LABELLED_TEXTS_LEARNING_RATE if kind in TARGET_TEXTS else LEARNING_RATE
 
 
 def default_pairs_per_text(n_texts: int) -> int:
@@ -74,10 +76,10 @@ def default_pairs_per_text(n_texts: int) -> int:
 def resolve_early_stopping(
     params: Mapping[str, Any], kind: str, objective: str | None, n_rows: int, given: bool
 ) -> bool:
-    """Resolve ``early_stopping="auto"``: on for labelled texts with ``X_val`` or many texts."""
+    """Resolve ``early_stopping="auto"``: on for texts with targets, with ``X_val`` or many."""
     if params["early_stopping"] != "auto":
         return bool(params["early_stopping"])
-    labelled = kind == "labelled_texts" and objective is not None
+    labelled = kind in TARGET_TEXTS and objective is not None
     return labelled and (given or n_rows >= AUTO_STOPPING_TEXTS)
 
 

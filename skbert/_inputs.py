@@ -14,11 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from numbers import Number, Real
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.utils.multiclass import type_of_target
 
 XKind = Literal["texts", "pairs", "triplets"]
 _KIND_BY_WIDTH: dict[int, XKind] = {1: "texts", 2: "pairs", 3: "triplets"}
@@ -62,7 +60,7 @@ class TextColumns:
         )
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     value = value.item() if isinstance(value, np.generic) else value
     text = repr(value)
     if len(text) > 60:
@@ -70,7 +68,7 @@ def _describe(value: Any) -> str:
     return f"{text} (type {type(value).__name__})"
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     """Whether ``value`` marks a missing entry: None, NaN, or pandas' ``NA`` / ``NaT``."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
@@ -80,7 +78,7 @@ def _is_missing(value: Any) -> bool:
 def _check_text(value: Any, where: str) -> str:
     if isinstance(value, str):
         return value
-    if _is_missing(value):
+    if is_missing(value):
         fix = "drop those rows or fill them first, e.g. with pandas `.fillna('')`"
     elif isinstance(value, bytes):
         fix = "decode it first, e.g. value.decode('utf-8')"
@@ -88,7 +86,7 @@ def _check_text(value: Any, where: str) -> str:
         fix = "every row must have the same form: all single texts, all pairs or all triplets"
     else:
         fix = "convert it with str() if it really is text"
-    raise TypeError(f"{where} is {_describe(value)}; every text must be a str: {fix}.")
+    raise TypeError(f"{where} is {describe(value)}; every text must be a str: {fix}.")
 
 
 def _check_unicode(texts: list[str], where: Callable[[int], str]) -> None:
@@ -141,7 +139,7 @@ def _rows(X: Any, name: str) -> tuple[list[Any], int | None]:
         return list(X), None
     except TypeError:
         raise TypeError(
-            f"{name} must be a sequence of texts, pairs or triplets, got {_describe(X)}."
+            f"{name} must be a sequence of texts, pairs or triplets, got {describe(X)}."
         ) from None
 
 
@@ -194,7 +192,7 @@ def _is_row(value: Any) -> bool:
 def _as_row(row: Any, i: int, width: int, name: str) -> Any:
     if not _is_row(row):
         raise TypeError(
-            f"{name}[{i}] is {_describe(row)} but {name}[0] is a row of {width} texts; "
+            f"{name}[{i}] is {describe(row)} but {name}[0] is a row of {width} texts; "
             "every row must have the same form."
         )
     if len(row) != width:
@@ -203,109 +201,3 @@ def _as_row(row: Any, i: int, width: int, name: str) -> Any:
             "must have 2 texts and every row of triplets 3."
         )
     return row
-
-
-YKind = Literal["labels", "scores"]
-
-
-def check_target(
-    y: Any, n_samples: int, *, name: str = "y", x_name: str = "X"
-) -> tuple[np.ndarray, YKind]:
-    """Validate ``y`` and tell class labels from real-valued scores.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Class labels (ints, strings, any hashable) or real-valued scores.
-    n_samples : int
-        Number of rows of ``X``, which ``y`` must match.
-    name, x_name : str, default="y", "X"
-        Names of the arguments, for error messages (``"y_val"``, ``"X_val"``).
-
-    Returns
-    -------
-    y : ndarray of shape (n_samples,)
-    kind : {"labels", "scores"}
-        ``"scores"`` for floats with a fractional part (``type_of_target`` says
-        ``"continuous"``), ``"labels"`` otherwise.
-    """
-    if isinstance(y, str) or not hasattr(y, "__len__"):
-        raise TypeError(
-            f"{name} must be a 1-D array-like of labels or scores, got {_describe(y)}."
-        )
-    values = np.asarray(y.to_numpy() if hasattr(y, "iloc") else y)
-    if values.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (one label or score per row of {x_name}), got shape "
-            f"{values.shape}; use {name}.ravel() for a column vector."
-        )
-    if len(values) != n_samples:
-        raise ValueError(
-            f"{x_name} has {n_samples} rows but {name} has {len(values)} values; they must "
-            "match one to one."
-        )
-    if values.dtype == object:
-        for i, value in enumerate(values):
-            if _is_missing(value) or (isinstance(value, Real) and not math.isfinite(value)):
-                raise ValueError(
-                    f"{name}[{i}] is {_describe(value)}; every label must be given: drop those "
-                    "rows or fill them."
-                )
-        if all(isinstance(v, Number) and not isinstance(v, bool) for v in values):
-            values = values.astype(np.float64)
-    if values.dtype.kind in "fc":
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            raise ValueError(
-                f"{name}[{bad[0]}] is {values[bad[0]]}; labels and scores must be finite: drop "
-                "those rows or fill them."
-            )
-    try:
-        kind = type_of_target(values)
-    except TypeError as exc:
-        raise TypeError(
-            f"{name} mixes label types that cannot be compared ({exc}); give every label the "
-            f"same type, e.g. {name}.astype(str)."
-        ) from None
-    if kind == "continuous":
-        return values, "scores"
-    if kind in ("binary", "multiclass"):
-        return values, "labels"
-    raise ValueError(
-        f"{name} is of type {kind!r}; expected one class label or one real-valued score per row."
-    )
-
-
-def check_scores(y: Any, n_samples: int) -> np.ndarray:
-    """Validate the gold similarity scores ``score`` ranks pairs against.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Numeric gold scores, on any scale.
-    n_samples : int
-        Number of pairs.
-
-    Returns
-    -------
-    y : ndarray of float64
-
-    Raises
-    ------
-    TypeError
-        If ``y`` is not numeric.
-    ValueError
-        If ``y`` is not one finite score per pair, or all scores are equal (Spearman's
-        correlation is then undefined).
-    """
-    values, _ = check_target(y, n_samples)
-    if values.dtype.kind not in "biuf":
-        raise TypeError(
-            f"y must hold numeric gold similarity scores, but y[0] is {_describe(values[0])}."
-        )
-    if values.min() == values.max():
-        raise ValueError(
-            f"Every score in y equals {values[0]}; Spearman's correlation needs gold scores "
-            "that vary: score at least two pairs with different gold scores."
-        )
-    return values.astype(np.float64)

@@ -8,8 +8,7 @@ batches and their count, the warnings about parameters an objective ignores and 
 table in docs/objectives.md are all derived from :data:`OBJECTIVES`, so a new objective is one
 record here plus its loss in :mod:`skbert.losses` (docs/development.md walks through it).
 
-The kinds of data ``fit`` receives (:data:`DATA_DESCRIPTIONS`) are named here too: texts,
-labelled texts, pairs, scored pairs, labelled pairs and triplets.
+The kinds of data ``fit`` receives are named here too (:data:`DATA_DESCRIPTIONS`).
 """
 
 from __future__ import annotations
@@ -22,13 +21,15 @@ from typing import Any, NamedTuple
 import numpy as np
 from torch import nn
 
-from ._inputs import TextColumns, YKind
+from ._inputs import TextColumns
+from ._targets import YKind
 from .losses import (
     BatchAllTripletLoss,
     BatchHardTripletLoss,
     ContrastiveLoss,
     CoSENTLoss,
     CosineSimilarityLoss,
+    HeadLoss,
     MatryoshkaLoss,
     MultipleNegativesRankingLoss,
     OnlineContrastiveLoss,
@@ -39,6 +40,8 @@ from .losses import (
 DATA_DESCRIPTIONS = {
     "texts": "texts without labels",
     "labelled_texts": "texts with class labels",
+    "multilabel_texts": "texts with label sets",
+    "scored_texts": "texts with real-valued targets",
     "pairs": "pairs without labels",
     "scored_pairs": "pairs with real-valued scores",
     "labelled_pairs": "pairs with class labels",
@@ -48,19 +51,24 @@ DATA_DESCRIPTIONS = {
 TARGET_KIND: dict[str, YKind | None] = {
     "texts": None,
     "labelled_texts": "labels",
+    "multilabel_texts": "label_sets",
+    "scored_texts": "scores",
     "pairs": None,
     "scored_pairs": "scores",
     "labelled_pairs": "labels",
     "triplets": None,
 }
 
-# How rows are drawn from labelled texts every epoch (:mod:`skbert._batching`), and the
-# parameters each way reads: "pairs" (same-class and other-class pairs, labelled 0/1),
-# "triplets", "anchor_positive" (the rest of the batch as negatives) and "class_batches"
-# (P classes x K texts). "views" rows are fixed: each text twice, as its own positive.
+# The kinds of data whose rows are single texts: an objective draws its rows from them.
+TEXT_KINDS = ("texts", "labelled_texts", "multilabel_texts", "scored_texts")
+# How rows are drawn from texts with targets every epoch (:mod:`skbert._batching`), and the
+# parameters each reads: "pairs" (scored by how alike their targets are), "triplets",
+# "anchor_positive" (the rest of the batch as negatives), "class_batches" (P classes x K
+# texts), "targets" (each text with its own target). "views": each text twice, fixed.
 TEXT_ROWS_PARAMETERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "pairs": ("pairs_per_text", "positive_fraction"),
+        "targets": ("pairs_per_text",),
         "triplets": ("pairs_per_text",),
         "anchor_positive": ("pairs_per_text",),
         "class_batches": ("pairs_per_text", "texts_per_class"),
@@ -114,8 +122,7 @@ class Objective:
     auto_for : tuple of str
         The kinds of data on which ``loss="auto"`` picks it.
     random_batches : bool
-        Batches of fixed rows stay random rather than grouped by length: the in-batch
-        negative objectives, to which a look-alike in the batch is a negative.
+        Batches of fixed rows stay random, not grouped by length (for in-batch negatives).
     matryoshka : bool
         Whether ``matryoshka_dims`` may wrap its loss.
     """
@@ -134,7 +141,7 @@ class Objective:
         """Return the objective-specific parameters it reads on ``data_kind``."""
         rows = (
             TEXT_ROWS_PARAMETERS[self.text_rows]
-            if data_kind in ("texts", "labelled_texts") and self.text_rows
+            if data_kind in TEXT_KINDS and self.text_rows
             else TARGET_PARAMETERS[self.target]
         )
         return frozenset(self.settings) | frozenset(rows)
@@ -162,7 +169,7 @@ _RECORDS = (
     ),
     Objective(
         "cosine",
-        data=("scored_pairs", "labelled_texts"),
+        data=("scored_pairs", "labelled_texts", "multilabel_texts", "scored_texts"),
         loss=lambda i: CosineSimilarityLoss(),
         target="unit_scores",
         text_rows="pairs",
@@ -204,11 +211,13 @@ _RECORDS = (
     ),
     Objective(
         "cosent",
-        data=("scored_pairs", "labelled_texts"),
+        data=("scored_pairs", "labelled_texts", "multilabel_texts", "scored_texts"),
         loss=lambda i: CoSENTLoss(i.settings["scale"]),
         target="scores",
         text_rows="pairs",
         settings={"scale": 20.0},
+        # label sets and real-valued targets: chosen across datasets, benchmarks/targets.py
+        auto_for=("multilabel_texts", "scored_texts"),
     ),
     Objective(
         "batch_hard_triplet",
@@ -223,6 +232,13 @@ _RECORDS = (
         loss=lambda i: BatchAllTripletLoss(i.settings["margin"]),
         text_rows="class_batches",
         settings={"margin": 1.0},
+    ),
+    Objective(
+        "head",
+        data=("multilabel_texts", "scored_texts"),
+        loss=lambda i: HeadLoss(i.dim, i.n_classes or 1),
+        text_rows="targets",
+        matryoshka=False,
     ),
     Objective(
         "simcse",
@@ -246,12 +262,18 @@ AUTO_LOSS: Mapping[str, str | None] = MappingProxyType(
 def data_kind(X: TextColumns, y_kind: YKind | None) -> str:
     """Name the kind of training data ``(X, y)`` is, as in :data:`DATA_DESCRIPTIONS`."""
     if X.input_kind == "texts":
-        if y_kind == "scores":
-            raise ValueError(
-                "fit got single texts with real-valued scores; scores describe pairs. Pass "
-                "pairs X=[(a, b), ...] with their scores, or class labels for single texts."
-            )
-        return "labelled_texts" if y_kind else "texts"
+        return {
+            None: "texts",
+            "labels": "labelled_texts",
+            "label_sets": "multilabel_texts",
+            "scores": "scored_texts",
+        }[y_kind]
+    if y_kind == "label_sets":
+        raise ValueError(
+            f"fit got {X.input_kind} with a label-set matrix y; label sets describe single "
+            "texts. Pass one text per row of y, or one class label or score per row of "
+            f"{X.input_kind}."
+        )
     if X.input_kind == "triplets":
         if y_kind:
             raise ValueError(
@@ -297,7 +319,9 @@ def _target_kinds(objective: Objective) -> set[YKind | None]:
     return {TARGET_KIND[kind] for kind in objective.data}
 
 
-def check_target_kind(loss: str, y: np.ndarray | None, y_kind: YKind | None) -> None:
+def check_target_kind(
+    loss: str, y: np.ndarray | None, y_kind: YKind | None, input_kind: str
+) -> None:
     """Reject real-valued scores given to an objective that trains on class labels only.
 
     What an objective accepts follows from the data it is defined on (:data:`TARGET_KIND`
@@ -306,7 +330,8 @@ def check_target_kind(loss: str, y: np.ndarray | None, y_kind: YKind | None) -> 
     Raises
     ------
     ValueError
-        Naming the first score that is not a whole number, and the fixes.
+        Naming the first score that is not a whole number, and the fixes: the objectives
+        that train on scores of ``input_kind`` rows.
     """
     if loss == "auto" or y is None or y_kind != "scores":
         return
@@ -314,7 +339,14 @@ def check_target_kind(loss: str, y: np.ndarray | None, y_kind: YKind | None) -> 
         return
     i = int(np.flatnonzero(y != np.round(y))[0])
     expected = " or ".join(DATA_DESCRIPTIONS[kind] for kind in OBJECTIVES[loss].data)
-    for_scores = " or ".join(f"loss={o.name!r}" for o in _RECORDS if "scores" in _target_kinds(o))
+    for_scores = " or ".join(
+        f"loss={o.name!r}"
+        for o in _RECORDS
+        if any(
+            TARGET_KIND[k] == "scores" and k.endswith("texts") == (input_kind == "texts")
+            for k in o.data
+        )
+    )
     raise ValueError(
         f"loss={loss!r} trains on {expected}, but y[{i}] = {y[i]} is a real-valued score. "
         "Pass class labels (ints or strings), bin the scores into classes first (e.g. "
@@ -340,7 +372,7 @@ def choose_objective(
         and y.dtype.kind in "iubf"
     ):
         y_kind = "scores"  # whole-number scores (e.g. 0/1 similarity) are scores to these
-    check_target_kind(loss, y, y_kind)
+    check_target_kind(loss, y, y_kind, X.input_kind)
     kind = data_kind(X, y_kind)
     return kind, resolve_loss(loss, kind)
 

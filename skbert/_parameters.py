@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # The estimator's parameters and their allowed values, checked by scikit-learn on entry to
 # ``fit``; the rules between parameters are :func:`check_params` and :func:`make_plan`.
-PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+PARAMETER_CONSTRAINTS: dict[str, list[Any] | str] = {
     "model": [str, os.PathLike],
     "pooling": [StrOptions({"auto", "mean", "max", "cls"})],
     "normalize": ["boolean", StrOptions({"auto"}), None],
@@ -45,6 +45,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "texts_per_class": [Interval(Integral, 2, None, closed="left"), None],
     "pair_features": [tuple, list],
     "score_range": [tuple, list, None],
+    "unlabelled": "no_validation",  # any value y can hold: _targets.labelled_rows
     "truncate_dim": [Interval(Integral, 1, None, closed="left"), None],
     "matryoshka_dims": [tuple, list, None],
     "early_stopping": ["boolean", StrOptions({"auto"})],

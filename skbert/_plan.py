@@ -27,6 +27,9 @@ class FitPlan:
     come from (``"given"``: ``X_val``; ``"held_out"``: ``validation_fraction`` of ``X``).
     ``device`` is where the fit runs, resolved once (in a fit of several processes, this
     process's device); ``normalize`` the normalisation resolved for the data given.
+    ``target_type`` is the type of ``y`` as :func:`sklearn.utils.multiclass.type_of_target`
+    names it (``"binary"``, ``"multiclass"``, ``"continuous"``, ``"multilabel-indicator"``;
+    None without ``y``), after dropping the ``n_unlabelled`` rows marked ``unlabelled``.
     """
 
     data_kind: str
@@ -34,6 +37,8 @@ class FitPlan:
     seed: int
     device: str = "cpu"
     normalize: bool | str = "auto"
+    target_type: str | None = None
+    n_unlabelled: int = 0
     n_train: int = 0
     n_validation: int = 0
     epochs: int = 0

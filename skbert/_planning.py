@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
 
 from ._batching import Sampling, steps_per_epoch
 from ._defaults import (
@@ -32,11 +33,13 @@ from ._defaults import (
 )
 from ._devices import resolve_device
 from ._distributed import World, rank_device
-from ._inputs import TextColumns, check_target, check_texts
+from ._inputs import TextColumns, check_texts
+from ._messages import warn
 from ._objectives import DATA_DESCRIPTIONS, OBJECTIVES, TARGET_KIND, choose_objective
 from ._parameters import check_objective, check_params, warn_unused
 from ._plan import FitData, FitPlan
 from ._precision import resolve_precision
+from ._targets import YKind, check_target, labelled_rows
 from ._training_set import TrainingSet, held_out_rows, training_set
 from ._validation_set import validation_set
 
@@ -51,6 +54,8 @@ _SETTING_DEFAULTS = {
 METRICS = {
     "scored_pairs": "spearman",
     "labelled_texts": "accuracy",
+    "multilabel_texts": "micro_f1",
+    "scored_texts": "ridge_spearman",
     "labelled_pairs": "accuracy",
 }
 
@@ -107,8 +112,50 @@ def _split(
     )
 
 
+def _labelled(
+    columns: TextColumns, target: np.ndarray, y_kind: YKind, marker: Any, name: str
+) -> tuple[TextColumns, np.ndarray | None, YKind | None]:
+    """Drop the rows of ``target`` marked ``unlabelled``; the kind of what is left."""
+    keep = labelled_rows(target, y_kind, marker, name=name)
+    if not keep.any():
+        return columns.subset(np.arange(0)), None, None
+    rows = np.flatnonzero(keep)
+    kept, kind = check_target(target[rows], len(rows), name=name)
+    return columns.subset(rows), kept, kind
+
+
+def _training_data(
+    params: Mapping[str, Any], X: Any, y: Any
+) -> tuple[TextColumns, np.ndarray | None, YKind | None, int]:
+    """Validate ``X`` and ``y``, drop the rows marked ``unlabelled``, and count them."""
+    columns = check_texts(X)
+    if y is None:
+        if params["unlabelled"] is not None:
+            warn(
+                f"unlabelled={params['unlabelled']!r} has no effect: fit got no y, so no row "
+                "is labelled. It marks the unlabelled rows of y."
+            )
+        return columns, None, None, 0
+    target, y_kind = check_target(y, columns.n_samples)
+    if params["unlabelled"] is None:
+        return columns, target, y_kind, 0
+    kept, target, y_kind = _labelled(columns, target, y_kind, params["unlabelled"], "y")
+    if target is None:
+        warn(
+            f"Every row of y is unlabelled={params['unlabelled']!r}, so there are no labels to "
+            "fine-tune on: fit trains as on texts without labels (loss='auto': no fine-tuning)."
+        )
+        return columns, None, None, columns.n_samples
+    return kept, target, y_kind, columns.n_samples - kept.n_samples
+
+
 def _validation_data(
-    data_kind: str, X: TextColumns, X_val: Any, y_val: Any
+    params: Mapping[str, Any],
+    data_kind: str,
+    X: TextColumns,
+    y: np.ndarray | None,
+    X_val: Any,
+    y_val: Any,
 ) -> tuple[TextColumns, np.ndarray | None] | None:
     """Check ``X_val`` and ``y_val``: the same kind of rows and targets as ``X`` and ``y``."""
     if X_val is None:
@@ -129,7 +176,27 @@ def _validation_data(
         )
     if y_val is None:
         return columns, None
-    return columns, check_target(y_val, columns.n_samples, name="y_val", x_name="X_val")[0]
+    target, kind = check_target(y_val, columns.n_samples, name="y_val", x_name="X_val")
+    marker = params["unlabelled"]
+    if marker is not None and any(value == marker for value in target.tolist()):
+        columns, target, kind = _labelled(columns, target, kind, marker, "y_val")
+        if target is None:
+            raise ValueError(
+                f"Every row of y_val is unlabelled={marker!r}; validation rows need labels."
+            )
+    expected = TARGET_KIND[data_kind]
+    if kind != expected and not (expected == "scores" and kind == "labels"):
+        raise ValueError(
+            f"fit got {DATA_DESCRIPTIONS[data_kind]}, but y_val holds "
+            f"{'a label-set matrix' if kind == 'label_sets' else kind}; give y_val the same "
+            "kind of target as y."
+        )
+    if kind == "label_sets" and y is not None and target.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"y has {y.shape[1]} label columns but y_val has {target.shape[1]}; binarize both "
+            "with one MultiLabelBinarizer."
+        )
+    return columns, target
 
 
 def make_plan(
@@ -153,12 +220,11 @@ def make_plan(
     data : FitData
     """
     check_params(params)
-    columns = check_texts(X)
-    target, y_kind = (None, None) if y is None else check_target(y, columns.n_samples)
+    columns, target, y_kind, n_unlabelled = _training_data(params, X, y)
     kind, objective = choose_objective(params["loss"], columns, target, y_kind)
     if params["epochs"] == 0:
         objective = None
-    given = _validation_data(kind, columns, X_val, y_val)
+    given = _validation_data(params, kind, columns, target, X_val, y_val)
     stopping = resolve_early_stopping(
         params, kind, objective, columns.n_samples, given is not None
     )
@@ -171,6 +237,8 @@ def make_plan(
     where = {
         "device": str(device),
         "normalize": resolve_normalize(params["normalize"], columns.input_kind),
+        "target_type": None if target is None else type_of_target(target),
+        "n_unlabelled": n_unlabelled,
     }
     if objective is None:
         plan = FitPlan(kind, None, seed, **where)
@@ -179,7 +247,14 @@ def make_plan(
     if params["early_stopping"] and given is None:
         (columns, target), held = _split(kind, columns, target, fraction, seed)
     explain = given is None and held is not None
-    build = partial(training_set, objective, columns, target, score_range=params["score_range"])
+    build = partial(
+        training_set,
+        objective,
+        columns,
+        target,
+        score_range=params["score_range"],
+        labels_kind=(y_kind or "labels") if columns.input_kind == "texts" else "labels",
+    )
     training = _explained("rows kept for training", fraction, build) if explain else build()
     settings = _settings(params, kind, objective, training)
     record = OBJECTIVES[objective]

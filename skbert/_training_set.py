@@ -1,8 +1,9 @@
 """Turning validated ``(X, y)`` into what one objective trains on, and holding rows out.
 
 Fixed data (pairs, triplets, texts for SimCSE) becomes rows of indices into one pool of
-texts, with a per-row target; labelled texts keep their class codes, from which each epoch
-draws fresh rows (:mod:`skbert._batching`). Targets are put in the form the objective's loss
+texts, with a per-row target; texts with targets keep them (class codes, label sets as bool
+rows, or real-valued targets standardised), and each epoch draws fresh rows from them
+(:mod:`skbert._batching`). Targets are put in the form the objective's loss
 takes, as its record's ``target`` says: class indices, scores scaled onto ``[0, 1]``, scores
 as given, or 0/1 floats.
 """
@@ -26,9 +27,11 @@ class TrainingSet:
     """What one objective trains on.
 
     ``texts`` is the pool that rows index into. Fixed data has ``index`` (rows x columns)
-    and an optional per-row ``target``; labelled texts have ``labels`` (class index per
-    text), from which each epoch's rows are drawn. ``classes`` are the labels behind the
-    class indices; ``score_range`` the source range of scaled scores.
+    and an optional per-row ``target``; texts with targets have ``labels``, from which each
+    epoch's rows are drawn, of the kind ``labels_kind`` says: ``"labels"`` (class index per
+    text), ``"label_sets"`` (a bool row per text) or ``"scores"`` (standardised targets).
+    ``classes`` are the labels behind the class indices (for label sets, the column
+    indices); ``score_range`` the source range of scaled scores.
     """
 
     texts: list[str]
@@ -37,6 +40,7 @@ class TrainingSet:
     labels: np.ndarray | None = None
     classes: np.ndarray | None = None
     score_range: tuple[float, float] | None = None
+    labels_kind: str = "labels"
 
     @property
     def n_rows(self) -> int:
@@ -138,6 +142,26 @@ def _fixed_target(
     return {"target": _binary_target(y, objective)}
 
 
+def _check_label_sets(y: np.ndarray, objective: str) -> None:
+    """Label sets must give the objective something to learn: two texts that differ."""
+    if len(np.unique(y, axis=0)) < 2:
+        raise ValueError(
+            f"Every row of y has the same label set, so loss={objective!r} has no text "
+            "closer to another than any: add texts with other label sets."
+        )
+
+
+def _standardised(y: np.ndarray, objective: str) -> np.ndarray:
+    """Real-valued targets as z-scores, so the head's learning rate fits any scale."""
+    spread = float(np.std(y))
+    if spread == 0.0:
+        raise ValueError(
+            f"Every target in y equals {y[0]}; loss={objective!r} needs targets that vary: "
+            "add texts with other targets."
+        )
+    return ((y - np.mean(y)) / spread).astype(np.float32)
+
+
 def training_set(
     objective: str | None,
     X: TextColumns,
@@ -145,6 +169,7 @@ def training_set(
     *,
     score_range: tuple[float, float] | None = None,
     classes: np.ndarray | None = None,
+    labels_kind: str = "labels",
     warn: bool = True,
 ) -> TrainingSet:
     """Build the training set of ``objective`` from validated ``(X, y)``.
@@ -161,6 +186,8 @@ def training_set(
         Source range of scores scaled onto ``[0, 1]`` (None: inferred).
     classes : ndarray or None, default=None
         Classes of the training set, to encode held-out labels the same way.
+    labels_kind : {"labels", "label_sets", "scores"}, default="labels"
+        What ``y`` of single texts holds (:data:`skbert._targets.YKind`).
     warn : bool, default=True
         Warn about classes with a single example.
 
@@ -180,6 +207,12 @@ def training_set(
         codes = None if y is None else _class_codes(y, objective, None)[1]
         return TrainingSet(texts, index=index, target=codes)
     assert y is not None
+    if labels_kind == "label_sets":
+        _check_label_sets(y, objective)
+        classes = np.arange(y.shape[1])
+        return TrainingSet(texts, labels=y, classes=classes, labels_kind="label_sets")
+    if labels_kind == "scores":
+        return TrainingSet(texts, labels=_standardised(y, objective), labels_kind="scores")
     if classes is not None:
         return TrainingSet(texts, labels=encode_labels(y, classes)[1], classes=classes)
     classes, codes, counts = check_classes(y)

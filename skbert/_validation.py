@@ -11,6 +11,10 @@ with the data's natural measure:
   most 2,048 training texts (higher is better);
 - labelled pairs: the accuracy of a logistic regression on the pair features
   ``[u, v, |u - v|]`` of at most 2,048 training pairs (higher is better);
+- texts with label sets: the micro-F1 of a ridge regression of the 0/1 label rows,
+  thresholded at 0.5, fitted on at most 2,048 training texts (higher is better);
+- texts with real-valued targets: Spearman's correlation between the predictions of a ridge
+  regression fitted on at most 2,048 training texts and the targets (higher is better);
 - anything else: the objective's mean loss over batches drawn once (lower is better).
 """
 
@@ -26,6 +30,7 @@ from torch import nn
 from ._messages import warn
 from ._metrics import pair_cosine, spearman
 from ._pair_features import pair_features
+from ._validation_set import PROBE_METRICS
 
 if TYPE_CHECKING:
     from ._embedder import Embedder
@@ -54,6 +59,23 @@ def _accuracy(embeddings: np.ndarray, validation: ValidationSet, seed: int) -> f
     probe = LogisticRegression(max_iter=1000, random_state=seed)
     probe.fit(features(reference.index), reference.target)
     return float(probe.score(features(batch.index), batch.target))
+
+
+def _probe_score(embeddings: np.ndarray, validation: ValidationSet) -> tuple[float, str | None]:
+    """Micro-F1 or Spearman of a ridge probe fitted on the reference texts."""
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import f1_score
+
+    (batch,) = validation.batches
+    reference = validation.reference
+    assert reference is not None and batch.target is not None
+    probe = Ridge(alpha=1.0).fit(embeddings[reference.index[:, 0]], reference.target)
+    predicted = probe.predict(embeddings[batch.index[:, 0]])
+    if validation.metric == "micro_f1":
+        return float(
+            f1_score(batch.target, predicted > 0.5, average="micro", zero_division=0)
+        ), None
+    return spearman(predicted, batch.target)
 
 
 def _mean_loss(
@@ -103,6 +125,8 @@ def evaluate(
             return spearman(pair_cosine(u, v), batch.target)
         if validation.metric == "accuracy":
             return _accuracy(embeddings, validation, seed), None
+        if validation.metric in PROBE_METRICS:
+            return _probe_score(embeddings, validation)
         value = _mean_loss(embeddings, validation, loss_fn, embedder.device)
         if not math.isfinite(value):
             return math.nan, "the objective's loss on the validation rows is not finite"

@@ -6,6 +6,8 @@ their measure needs (:mod:`skbert._validation` scores them during training):
 - scored pairs: one batch of pairs with their gold scores, for Spearman's correlation;
 - labelled texts and labelled pairs: one batch of rows with their class codes, and at most
   2,048 training rows (every class kept) that the accuracy probe learns from;
+- texts with label sets or real-valued targets: one batch of texts with their targets, and
+  at most 2,048 training texts that a ridge probe learns from;
 - anything else: the objective's batches, drawn once, for its mean loss.
 """
 
@@ -21,6 +23,8 @@ from ._training_set import TrainingSet, training_set
 from .pairs import encode_labels
 
 REFERENCE_ROWS = 2048  # training rows a probe learns from, at most
+# The measures of a ridge probe: micro-F1 of its label sets, Spearman of its predictions.
+PROBE_METRICS = ("micro_f1", "ridge_spearman")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,29 @@ def _accuracy_set(
     )
 
 
+def _probe_set(
+    metric: str,
+    X: TextColumns,
+    y: np.ndarray,
+    X_train: TextColumns,
+    y_train: np.ndarray,
+    seed: int,
+) -> ValidationSet:
+    """Texts with label sets or real-valued targets, and the training texts of the probe."""
+    probe = np.arange(len(y_train))
+    if len(probe) > REFERENCE_ROWS:
+        probe = np.sort(np.random.default_rng([seed, 2]).permutation(probe)[:REFERENCE_ROWS])
+    texts, index = X.flat()
+    probe_texts, probe_index = X_train.subset(probe).flat()
+    as_float = np.float32 if y.ndim == 2 else np.float64
+    return ValidationSet(
+        texts + probe_texts,
+        metric,
+        (Batch(index, y.astype(as_float)),),
+        Batch(probe_index + len(texts), y_train[probe].astype(as_float)),
+    )
+
+
 def validation_set(
     metric: str,
     X: TextColumns,
@@ -105,6 +132,9 @@ def validation_set(
     if metric == "accuracy":
         assert y is not None and y_train is not None
         return _accuracy_set(X, y, X_train, y_train, seed)
+    if metric in PROBE_METRICS:
+        assert y is not None and y_train is not None
+        return _probe_set(metric, X, y, X_train, y_train, seed)
     held = training_set(
         objective, X, y, score_range=score_range, classes=training.classes, warn=False
     )

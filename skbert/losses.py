@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._head import HeadLoss
 from ._matryoshka import MatryoshkaLoss
 from ._pair_features import pair_features
 
@@ -22,6 +23,7 @@ __all__ = [
     "CoSENTLoss",
     "ContrastiveLoss",
     "CosineSimilarityLoss",
+    "HeadLoss",
     "MatryoshkaLoss",
     "MultipleNegativesRankingLoss",
     "OnlineContrastiveLoss",

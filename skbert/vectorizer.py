@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
 from ._feature_names import FeatureNamesMixin
-from ._inputs import check_scores, check_texts
+from ._inputs import check_texts
 from ._messages import warn
 from ._metrics import pair_cosine, spearman
 from ._objectives import OBJECTIVES
@@ -34,6 +34,7 @@ from ._persistence import PersistenceMixin
 from ._planning import make_plan
 from ._progress import CallbackSupportMixin, Progress
 from ._state import FittedState, with_fitted_attributes
+from ._targets import check_scores
 from ._training import fine_tune
 from .exceptions import warn_truncated
 
@@ -67,12 +68,12 @@ class SBERTVectorizer(
         unscaled better), else ``"auto"`` (pair features compare unit vectors better).
         Cosine similarity ignores it; the objectives page of the docs has the tables.
     loss : {"auto", "softmax", "cosine", "triplet", "contrastive", "online_contrastive", \
-            "mnrl", "cosent", "batch_hard_triplet", "batch_all_triplet", "simcse"}, \
-            default="auto"
+            "mnrl", "cosent", "batch_hard_triplet", "batch_all_triplet", "head", \
+            "simcse"}, default="auto"
         Training objective (:mod:`skbert.losses`); each trains on some kinds of data, as
         the objectives page of the docs tables. ``"auto"`` picks from the data (``"mnrl"``
-        for labelled texts): see ``plan_`` for what ran. Texts with class labels train the
-        pair and triplet objectives on rows drawn from the labels (``pairs_per_text``).
+        for labelled texts): see ``plan_`` for what ran. Texts with class labels, label
+        sets or real-valued targets train on rows drawn from them (``pairs_per_text``).
     epochs : int, default=1
         Passes over the training data; 0 loads the encoder without fine-tuning.
     batch_size : int, default=32
@@ -107,6 +108,9 @@ class SBERTVectorizer(
     score_range : tuple of (float, float) or None, default=None
         Scale of the cosine objective's scores, mapped onto ``[0, 1]``. None: ``(0, 1)``
         if they lie there, else ``(min(y), max(y))``.
+    unlabelled : object or None, default=None
+        The value of ``y`` that marks an unlabelled row (scikit-learn's semi-supervised
+        estimators use -1); those rows are not trained on. None: every value is a label.
     truncate_dim : int or None, default=None
         Keep the first dimensions of each embedding (renormalised with ``normalize``);
         best after training with ``matryoshka_dims``. None keeps all.
@@ -142,13 +146,9 @@ class SBERTVectorizer(
         None: the model's limit.
     long_texts : {"truncate", "windows"}, default="truncate"
         A text longer than ``max_seq_length`` tokens: cut to its beginning, or split into
-        windows of ``max_seq_length`` tokens (each with the text's special tokens) that
-        are embedded in the same batches as short texts and pooled into one vector, their
-        mean weighted by their numbers of tokens. Fine-tuning then sees each text of a
-        training row as one of its windows, drawn at random, under the same budget. A text
-        that fits is embedded alike either way. The windows are skbert's: a saved folder
-        loaded by sentence-transformers cuts long texts. Set by ``fit``, as
-        ``max_seq_length`` is. The user guide has the tables.
+        windows of ``max_seq_length`` tokens pooled into one vector (their mean weighted
+        by their tokens; fine-tuning sees one window of each text, drawn at random). A
+        text that fits is embedded alike either way. The user guide has the details.
     window_stride : int or None, default=None
         Tokens from the start of one window to the next, at most a window's text
         (``max_seq_length`` less the special tokens); None: half of that.
@@ -182,8 +182,7 @@ class SBERTVectorizer(
     loss_ : str or None
         The objective used (None: no fine-tuning).
     pooling_, normalize_, max_seq_length_, lowercase_, device_
-        The pooling, normalisation, truncation (or window) length, lower-casing and device
-        used.
+        The pooling, normalisation, length, lower-casing and device used.
     plan_ : FitPlan
         What ``fit`` ran: data kind, objective, every setting with its default resolved
         (None where unused), the seed, and the numbers of rows and steps.
@@ -256,6 +255,7 @@ class SBERTVectorizer(
         texts_per_class: int | None = None,
         pair_features: tuple[str, ...] = ("u", "v", "abs_diff"),
         score_range: tuple[float, float] | None = None,
+        unlabelled: Any = None,
         truncate_dim: int | None = None,
         matryoshka_dims: tuple[int, ...] | None = None,
         early_stopping: bool | str = "auto",
@@ -296,6 +296,7 @@ class SBERTVectorizer(
         self.texts_per_class = texts_per_class
         self.pair_features = pair_features
         self.score_range = score_range
+        self.unlabelled = unlabelled
         self.truncate_dim = truncate_dim
         self.matryoshka_dims = matryoshka_dims
         self.early_stopping = early_stopping
@@ -330,16 +331,17 @@ class SBERTVectorizer(
         X : sequence of str, or sequence of 2- or 3-tuples of str
             Texts, pairs ``(a, b)`` or triplets ``(anchor, positive, negative)``; numpy
             arrays and pandas Series / DataFrames of these shapes work too.
-        y : array-like of shape (n_samples,), default=None
-            Class labels (of texts or of pairs) or real-valued scores (of pairs); None for
-            triplets, for pairs of paraphrases (``"mnrl"``), or for texts, which are then
-            embedded without fine-tuning unless ``loss="simcse"``.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
+            Class labels or real-valued scores (of texts or of pairs), or a 0/1 label-set
+            matrix of texts (dense or sparse); read as ``type_of_target`` reads it
+            (``plan_.target_type``). None for triplets, for pairs of paraphrases
+            (``"mnrl"``), or for texts, embedded without fine-tuning unless
+            ``loss="simcse"``.
         X_val, y_val : default=None
             Validation rows of the same kind as ``X`` and ``y``, scored during training
-            (see ``early_stopping`` and ``eval_steps``) with their natural measure:
-            Spearman's correlation for scored pairs, a probe's accuracy for labels, else
-            the loss. Routed by metadata routing (``set_fit_request(X_val=True,
-            y_val=True)``).
+            (see ``early_stopping`` and ``eval_steps``) with their natural measure
+            (Spearman for scored pairs, a probe's accuracy, micro-F1 or Spearman for
+            texts, else the loss). Routed by metadata routing.
 
         Returns
         -------

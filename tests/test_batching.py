@@ -146,6 +146,8 @@ MIXED_PAIRS = [(t, t + "!") for t in MIXED]
 DATA = {
     "texts": (MIXED, None),
     "labelled_texts": (MIXED, MIXED_LABELS),
+    "multilabel_texts": (MIXED, np.eye(3, dtype=int)[[0, 0, 1, 1, 2, 2, 0, 1, 2]] | [[1, 0, 0]]),
+    "scored_texts": (MIXED, np.linspace(0.1, 0.9, 9)),
     "pairs": (MIXED_PAIRS, None),
     "scored_pairs": (MIXED_PAIRS, np.linspace(0.0, 1.0, 9)),
     "labelled_pairs": (MIXED_PAIRS, [0, 1] * 4 + [1]),
@@ -159,7 +161,7 @@ EVERY_OBJECTIVE_AND_DATA = [(o.name, kind) for o in OBJECTIVES.values() for kind
 @pytest.mark.parametrize(("per_text", "batch_size"), [(2, 8), (5, 8), (40, 32)])
 def test_every_epoch_draws_as_many_batches_as_the_plan_counts(loss, kind, per_text, batch_size):
     X, y = DATA[kind]
-    labelled = kind == "labelled_texts"
+    labelled = kind in ("labelled_texts", "multilabel_texts", "scored_texts")
     params = {"pairs_per_text": per_text} if labelled and loss != "simcse" else {}
     plan, data = planned(loss, X, y, batch_size=batch_size, epochs=4, **params)
     assert plan.data_kind == kind

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skbert._inputs import check_target, check_texts
+from skbert._inputs import check_texts
+from skbert._targets import check_target
 
 
 @pytest.mark.parametrize(
@@ -112,6 +113,6 @@ def test_missing_label_in_object_array_is_named():
         check_target(np.array([None, "a"], dtype=object), 2)
 
 
-def test_2d_target_is_rejected():
-    with pytest.raises(ValueError, match="y must be 1-D"):
-        check_target(np.zeros((2, 2)), 2)
+def test_3d_target_is_rejected():
+    with pytest.raises(ValueError, match=r"y must be 1-D .* or a label-set matrix"):
+        check_target(np.zeros((2, 2, 2)), 2)

@@ -58,6 +58,8 @@ def test_auto_picks_at_most_one_objective_per_kind_of_data():
 MEASURED_AUTO = {
     "texts": None,
     "labelled_texts": "mnrl",
+    "multilabel_texts": "cosent",
+    "scored_texts": "cosent",
     "pairs": "mnrl",
     "scored_pairs": "cosine",
     "labelled_pairs": "softmax",
@@ -74,6 +76,8 @@ def _docs_table() -> dict[str, tuple[set[str], str]]:
     names = {
         "texts": "texts",
         "texts + labels": "labelled_texts",
+        "texts + label sets": "multilabel_texts",
+        "texts + real-valued targets": "scored_texts",
         "pairs": "pairs",
         "pairs + scores": "scored_pairs",
         "pairs + labels": "labelled_pairs",

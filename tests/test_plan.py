@@ -61,9 +61,7 @@ def test_supervised_loss_on_unlabelled_texts_suggests_simcse_or_no_fine_tuning()
         planned("contrastive", TEXTS)
 
 
-def test_scores_on_single_texts_and_triplets_with_y_are_rejected():
-    with pytest.raises(ValueError, match="scores describe pairs"):
-        planned("auto", ["a", "b"], [0.5, 1.5])
+def test_triplets_with_y_are_rejected():
     with pytest.raises(ValueError, match="without y"):
         planned("auto", [("a", "p", "n")], [1])
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from skbert._inputs import check_target, check_texts
+from skbert._inputs import check_texts
+from skbert._targets import check_target
 from skbert._training_set import scale_scores, training_set
 from skbert.pairs import encode_labels
 

@@ -107,6 +107,7 @@ EVERY_OBJECTIVE = {
     "triplet": (TRIPLETS, None),
     "mnrl": (PAIRS, None),
     "simcse": (QUESTIONS, None),
+    "head": (QUESTIONS, np.linspace(0.05, 0.95, 16)),
     "batch_hard_triplet": (QUESTIONS, KINDS),
     "batch_all_triplet": (QUESTIONS, KINDS),
 }
