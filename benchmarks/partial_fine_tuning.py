@@ -9,6 +9,15 @@ Two measurements, each in one process on all-MiniLM-L6-v2 (6 layers):
   of the same shape (:func:`fit_speed.fit_sentence_transformers`) in the same run. Reported: wall
   seconds of the fit (model loading included), Spearman x100 on STSb test, peak RSS, and the
   size of the frozen layers' kept states.
+- ``search``: a ``GridSearchCV`` over pooling (mean, max, cls) x loss (``--losses``) with
+  3-fold stratified cross-validation and a ``LogisticRegression`` after the vectorizer, on
+  one labelled-texts cell (``--dataset``, ``--size`` texts per class), once per
+  ``trainable_layers`` in ``--layers`` (``all``: today's fits), one after the other in one
+  process. Partial fits share the frozen layers' states across the 6 x 3 fits and the refit
+  (the process-wide cache, cleared before each search; ``--no-cache`` turns it off).
+  Reported: the chosen candidate, its cross-validated and test accuracy, wall and CPU
+  seconds, and the cache's size at the end (it evicts nothing below 1 GiB, so that is its
+  peak).
 - ``labelled``: the layers-trained table, read from the lines that
   ``benchmarks/labelled_texts.py`` wrote with ``--methods frozen skbert:default
   skbert:top1 ...`` (each cell's methods run one after the other in one process, SetFit
@@ -20,6 +29,8 @@ Usage::
         [--learning-rates 2e-5 5e-5]
         [--pairs N] [--skip-st] [--out FILE]
     python benchmarks/partial_fine_tuning.py labelled [--results FILE] [--out FILE]
+    nice -n 10 python benchmarks/partial_fine_tuning.py search --threads 1 [--dataset trec]
+        [--size 64] [--layers all 3 2] [--losses mnrl cosine] [--no-cache] [--out FILE]
 """
 
 from __future__ import annotations
@@ -135,6 +146,66 @@ def stsb(args: Any) -> None:
     report("Partial fine-tuning on STSb train (cosine objective)", command, body, args.out)
 
 
+def search(args: Any) -> None:
+    from labelled_texts import load_dataset, sample
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    from skbert._cache import FROZEN_STATES
+
+    torch.set_num_threads(args.threads)
+    data = load_dataset(args.dataset, require(args.data))
+    texts, labels = sample(data.train, args.size, args.seed)
+    grid = {"sbertvectorizer__pooling": ["mean", "max", "cls"],
+            "sbertvectorizer__loss": args.losses}  # fmt: skip
+    rows, today = [], None
+    for layers in args.layers:
+        FROZEN_STATES.clear()
+        vectorizer = SBERTVectorizer(
+            model_path(),
+            trainable_layers=None if layers == "all" else int(layers),
+            cache_embeddings=not args.no_cache,
+            random_state=args.seed,
+        )
+        pipeline = make_pipeline(vectorizer, LogisticRegression(max_iter=1000))
+        folds = StratifiedKFold(3, shuffle=True, random_state=args.seed)
+        grid_search = GridSearchCV(pipeline, grid, cv=folds)
+        start, cpu = time.perf_counter(), time.process_time()
+        grid_search.fit(texts, labels)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        today = seconds if layers == "all" else today
+        best = grid_search.best_params_
+        rows.append([
+            layers,
+            f"{best['sbertvectorizer__pooling']}, {best['sbertvectorizer__loss']}",
+            f"{100 * grid_search.best_score_:.1f}",
+            f"{100 * grid_search.score(*data.test):.1f}",
+            f"{seconds:.0f}",
+            f"{cpu:.0f}",
+            f"{today / seconds:.2f}x" if today else "",
+            f"{FROZEN_STATES.nbytes / 2**20:.1f}",
+        ])  # fmt: skip
+        print(rows[-1], flush=True)
+    body = table(
+        ["layers trained", "chosen (pooling, loss)", "CV acc", "test acc", "search s",
+         "search CPU s", "faster than all", "cache MiB"],
+        rows,
+    )  # fmt: skip
+    candidates = len(grid["sbertvectorizer__pooling"]) * len(args.losses)
+    body += (
+        f"\n\n{args.dataset}, {args.size} texts per class ({len(texts)}), {candidates} "
+        "candidates x 3 folds and the refit, LogisticRegression(max_iter=1000) after the "
+        f"vectorizer, seed {args.seed}, float32; accuracy x100 (CV: the best mean over the "
+        "folds; test: the refit best candidate on the test split)."
+    )
+    command = "python " + " ".join(
+        shlex.quote(a) for a in ["benchmarks/partial_fine_tuning.py", *sys.argv[1:]]
+    )
+    report("Grid search over pooling x loss, with partial fits sharing states", command,
+           body, args.out)  # fmt: skip
+
+
 def _accuracy(record: dict[str, Any], split: str) -> float:
     variant = "setfit" if "setfit" in record["results"] else "raw"  # raw: the default features
     return 100 * record["results"][variant][split]
@@ -193,8 +264,12 @@ def labelled(args: Any) -> None:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("part", choices=["stsb", "labelled"])
+    p.add_argument("part", choices=["stsb", "labelled", "search"])
     p.add_argument("--layers", nargs="+", default=["2", "3", "all"])
+    p.add_argument("--dataset", choices=["trec", "clinc150", "clinc_domains"], default="trec")
+    p.add_argument("--size", default="64", help="texts per class, or full")
+    p.add_argument("--losses", nargs="+", default=["mnrl", "cosine"])
+    p.add_argument("--no-cache", action="store_true", help="cache_embeddings=False")
     p.add_argument("--learning-rates", nargs="+", type=float, default=[2e-5])
     p.add_argument("--pairs", type=int, default=None, help="use only the first N training pairs")
     p.add_argument("--batch-size", type=int, default=16)
@@ -203,10 +278,7 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = p.parse_args()
     warnings.filterwarnings("ignore")
-    if args.part == "stsb":
-        stsb(args)
-    else:
-        labelled(args)
+    {"stsb": stsb, "labelled": labelled, "search": search}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,14 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarr
     """Row indices in batches of similar length, longest first, so padding stays small."""
     order = np.argsort(-lengths, kind="stable")
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def digest_tensors(digest: Any, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Feed the names, dtypes, shapes and bytes of ``tensors`` to a ``hashlib`` digest."""
+    for name, tensor in tensors.items():
+        data = tensor.detach().reshape(-1).cpu().contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
 
 
 class Embedder:
@@ -134,10 +143,7 @@ class Embedder:
             version = self._weights_version()
             if self._identity is None or self._identity[0] != version:
                 digest = hashlib.sha256()
-                for name, tensor in self.encoder.state_dict().items():
-                    data = tensor.detach().reshape(-1).cpu().contiguous()
-                    digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
-                    digest.update(data.view(torch.uint8).numpy().tobytes())
+                digest_tensors(digest, self.encoder.state_dict())
                 digest.update(self._backend.to_str().encode())
                 settings = (
                     self.encoder.pooling,

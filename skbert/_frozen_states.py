@@ -10,11 +10,20 @@ runs only the top layers on the kept states. Rows are keyed by their token ids, 
 
 The kept states take ``n_tokens * hidden_size`` values: 4 bytes each in float32, 2 in
 bfloat16 or float16 (for all-MiniLM-L6-v2, 1.5 KiB per token in float32).
+
+The clones of a search (``GridSearchCV`` over pooling and loss, the folds of
+``cross_val_score``) freeze the same layers of the same weights, so their states of a text
+are equal: with ``cache_embeddings`` (on by default) each text's states are also kept in
+the process-wide :data:`skbert._cache.FROZEN_STATES` (least recently used first out past
+1 GiB, on the fit's device), keyed by a SHA-256 of the model's configuration and frozen
+weights, the device, the precision and the text's token ids, and a later fit reads them
+there instead of computing them again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,8 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._cache import FROZEN_STATES
 from ._distributed import World
-from ._embedder import length_sorted_batches
+from ._embedder import digest_tensors, length_sorted_batches
 from ._precision import autocast
 
 if TYPE_CHECKING:
@@ -60,6 +70,16 @@ def check_trainable_layers(trainable_layers: int, n_layers: int) -> None:
             f"trainable_layers={trainable_layers} exceeds the {n_layers} layers of the "
             f"model; use 1 to {n_layers}, or None to train every layer."
         )
+
+
+def frozen_identity(encoder: SentenceEncoder, n_frozen: int) -> str:
+    """SHA-256 of the model's configuration and the weights of its frozen part."""
+    transformer = encoder.transformer
+    digest = hashlib.sha256(transformer.config.to_json_string().encode())
+    digest_tensors(digest, transformer.embeddings.state_dict(prefix="embeddings."))
+    for i, layer in enumerate(transformer_layers(encoder)[:n_frozen]):
+        digest_tensors(digest, layer.state_dict(prefix=f"layer.{i}."))
+    return digest.hexdigest()
 
 
 def _mask(encoder: SentenceEncoder, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -112,8 +132,14 @@ class FrozenStates:
         pad_id: int,
         device: torch.device,
         precision: str,
+        use_cache: bool = False,
     ) -> FrozenStates:
-        """Run the embeddings and the frozen layers once on each distinct row of ``rows``."""
+        """Run the embeddings and the frozen layers once on each distinct row of ``rows``.
+
+        With ``use_cache``, rows whose states another fit computed from the same frozen
+        weights (same digest, device and precision) are read from
+        :data:`skbert._cache.FROZEN_STATES`, and the states computed here are stored there.
+        """
         layers = transformer_layers(encoder)
         check_trainable_layers(trainable_layers, len(layers))
         n_frozen = len(layers) - trainable_layers
@@ -124,23 +150,36 @@ class FrozenStates:
         states = torch.empty(
             (int(lengths.sum()), encoder.dim), dtype=_STORED[precision], device=device
         )
+        todo = np.arange(len(firsts))
+        if use_cache:
+            key = (frozen_identity(encoder, n_frozen), str(device), precision)
+            ids = [tokens.ids[tokens.offsets[r] : tokens.offsets[r + 1]].tobytes() for r in firsts]
+            for s, kept in enumerate(FROZEN_STATES.lookup(key, ids)):
+                if kept is not None:
+                    states[starts[s] : starts[s] + lengths[s]] = kept
+                    todo[s] = -1
+            todo = todo[todo >= 0]
         was_training = encoder.training
         encoder.eval()  # deterministic states: no dropout in the frozen layers
         try:
             with torch.no_grad(), autocast(device, precision):
-                for batch in length_sorted_batches(lengths, _BATCH):
-                    input_ids, mask = tokens.padded(firsts[batch], pad_id)
+                for batch in length_sorted_batches(lengths[todo], _BATCH):
+                    chosen = todo[batch]
+                    input_ids, mask = tokens.padded(firsts[chosen], pad_id)
                     input_ids, mask = input_ids.to(device), mask.to(device)
                     hidden = encoder.transformer.embeddings(input_ids=input_ids)
                     attention = _mask(encoder, hidden, mask)
                     for layer in layers[:n_frozen]:
                         hidden = layer(hidden, attention)
                     index = torch.from_numpy(
-                        np.concatenate([starts[s] + np.arange(lengths[s]) for s in batch])
+                        np.concatenate([starts[s] + np.arange(lengths[s]) for s in chosen])
                     ).to(device)
                     states[index] = hidden[mask.bool()].to(states.dtype)  # unpadded, in order
         finally:
             encoder.train(was_training)
+        if use_cache:
+            kept = [states[starts[s] : starts[s] + lengths[s]] for s in todo]
+            FROZEN_STATES.store(key, [ids[s] for s in todo], kept)
         return cls(
             encoder,
             layers[n_frozen:],
@@ -182,12 +221,17 @@ def _frozen_parameters(encoder: SentenceEncoder, trainable_layers: int) -> list[
 
 @contextlib.contextmanager
 def partial_fine_tuning(
-    embedder: Embedder, plan: FitPlan, tokens: Tokens, batches: list[list[Batch]]
+    embedder: Embedder,
+    plan: FitPlan,
+    tokens: Tokens,
+    batches: list[list[Batch]],
+    use_cache: bool = False,
 ) -> Iterator[FrozenStates | None]:
     """Freeze the lower layers as ``plan.trainable_layers`` says, and compute their states.
 
     Yields None when every layer trains. The frozen weights get ``requires_grad`` back when
     the block ends, so a later fit (a warm start) trains them again if it asks to.
+    ``use_cache``: share the states through :data:`skbert._cache.FROZEN_STATES`.
     """
     k = plan.trainable_layers
     if k is None:
@@ -213,6 +257,7 @@ def partial_fine_tuning(
             pad_id=embedder.pad_id,
             device=embedder.device,
             precision=plan.precision,
+            use_cache=use_cache,
         )
     finally:
         for param in frozen:

@@ -10,8 +10,8 @@ scored, then every ``eval_steps`` steps and at the end of every epoch
 included, are kept. The loop stops at a step boundary when the planned steps are done, when
 ``max_time`` has passed, when early stopping or a callback says so, and writes checkpoints
 (:mod:`skbert._checkpoint`) from which a killed fit resumes. In a fit of several processes
-(:mod:`skbert._distributed`), each step embeds this process's share of the batch and the
-loss covers all of it, and the values that decide (validation, stopping) are rank 0's.
+(:mod:`skbert._distributed`), each step embeds this process's share of the batch, the loss
+covers all of it, and rank 0's values decide (validation, stopping).
 """
 
 from __future__ import annotations
@@ -71,8 +71,7 @@ def _target(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
 class Outcome:
     """What training produced besides the weights: its records and why it stopped.
 
-    ``stop_reason`` is ``"completed"`` (every epoch), ``"max_steps"``, ``"max_time"``,
-    ``"early_stopping"`` or ``"callback"``.
+    ``stop_reason``: completed, max_steps, max_time, early_stopping or callback.
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -87,14 +86,15 @@ def fine_tune(
     *,
     progress: Progress | None = None,
     snapshot: Callable[[list[dict[str, float]]], dict[str, Any]] | None = None,
+    cache_states: bool = False,
 ) -> Outcome:
     """Train ``embedder``'s encoder in place as ``plan`` says, on ``data``.
 
-    ``progress`` and ``snapshot`` are handed to :func:`train`. With ``plan.checkpoint_dir``,
-    a checkpoint is written every ``plan.checkpoint_steps`` steps and a checkpoint of this very fit
-    found there is resumed from; it is removed when the fit ends. A checkpoint of another
-    fit is refused. In a fit of several processes, every rank must have been given the same
-    plan and data (:mod:`skbert._distributed`).
+    ``progress`` and ``snapshot`` go to :func:`train`; ``cache_states`` shares a partial
+    fit's frozen states (:mod:`skbert._frozen_states`). With ``plan.checkpoint_dir``, a
+    checkpoint is written every ``plan.checkpoint_steps`` steps and one of this very fit
+    found there is resumed from (removed when the fit ends; one of another fit is refused).
+    In a fit of several processes, every rank must have been given the same plan and data.
     """
     World.current().check_same_fit(lambda: fingerprint(plan, data, ""))
     tokens = embedder.tokenize(data.training.texts)
@@ -131,7 +131,7 @@ def fine_tune(
                 precision=plan.precision,
                 seed=plan.seed,
             )
-        with partial_fine_tuning(embedder, plan, tokens, batches) as frozen:
+        with partial_fine_tuning(embedder, plan, tokens, batches, cache_states) as frozen:
             outcome = train(
                 embedder,
                 loss_fn,

@@ -168,7 +168,8 @@ class SBERTVectorizer(
         warns once, with the ratio. The user guide says where each pays.
     cache_embeddings : bool, default=True
         Keep embeddings in a 256 MiB process-wide cache, keyed by the text and a digest of
-        weights, tokenizer, settings, device and precision (searches embed a text once).
+        weights, tokenizer, settings, device and precision (searches embed a text once);
+        with ``trainable_layers``, the frozen layers' token states too (1 GiB cache).
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling, dropout and objective heads; an int makes fits reproducible.
     verbose : int, default=0
@@ -381,6 +382,7 @@ class SBERTVectorizer(
                     data,
                     progress=progress,
                     snapshot=lambda h: {"_fitted": state(h), "cache_embeddings": False},
+                    cache_states=self.cache_embeddings,
                 )
                 fitted = state(outcome.history, outcome.n_truncated, outcome.stop_reason)
             progress.final = {"_fitted": fitted}

@@ -194,3 +194,14 @@ def test_truncation_is_counted_and_reported_in_transform(tiny_model):
     long_text = "a dog runs fast " * 10
     with pytest.warns(TruncationWarning, match="2 of 3 texts are longer than max_seq_length=8"):
         vec.transform([long_text, long_text + "again", "a dog"])
+
+
+def test_token_states_are_kept_as_copies_owning_only_their_rows():
+    states = torch.arange(40, dtype=torch.float32).reshape(10, 4)
+    cache = EmbeddingCache(max_bytes=2**20)
+    cache.store("k", [b"\x01", b"\x02"], [states[0:3], states[3:5]])
+    kept = cache.lookup("k", [b"\x02"])[0]
+    states[3] = -1  # not a view of the caller's tensor,
+    assert kept[0, 0] == 12
+    assert kept.untyped_storage().nbytes() == 2 * 4 * 4  # nor of its whole storage
+    assert cache.nbytes == entry_bytes(b"\x01", kept[:1].repeat(3, 1)) + entry_bytes(b"\x02", kept)

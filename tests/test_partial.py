@@ -10,6 +10,7 @@ import torch
 
 from skbert import SBERTVectorizer, _frozen_states, _training
 from skbert._batching import Batch
+from skbert._cache import FROZEN_STATES
 from skbert._embedder import load_embedder
 from skbert._frozen_states import FrozenStates
 from skbert._testing import make_tiny_bert
@@ -38,6 +39,30 @@ def three_layers(tmp_path_factory: pytest.TempPathFactory) -> str:
 def no_dropout(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The same without dropout: frozen layers then compute alike in train and eval mode."""
     return str(make_tiny_bert(tmp_path_factory.mktemp("still"), num_layers=3, dropout=0.0))
+
+
+@pytest.fixture(autouse=True)
+def no_shared_states():
+    """Each test starts with no frozen states kept by an earlier one."""
+    FROZEN_STATES.clear()
+    yield
+    FROZEN_STATES.clear()
+
+
+@pytest.fixture
+def frozen_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows run through the embeddings (hence the frozen layers) from now on, per call."""
+    from transformers.models.bert.modeling_bert import BertEmbeddings
+
+    rows: list[int] = []
+    real = BertEmbeddings.forward
+
+    def counting(module, input_ids=None, **kwargs):
+        rows.append(len(input_ids))
+        return real(module, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(BertEmbeddings, "forward", counting)
+    return rows
 
 
 def make(model: str, **params) -> SBERTVectorizer:
@@ -76,7 +101,7 @@ def test_the_kept_states_give_the_fit_without_them(no_dropout, monkeypatch):
     cached = make(no_dropout, trainable_layers=1).fit(TEXTS, LABELS)
 
     @contextlib.contextmanager
-    def frozen_only(embedder, plan, tokens, batches):  # the same weights frozen, no states
+    def frozen_only(embedder, plan, tokens, batches, **_):  # the same weights frozen, no states
         params = _frozen_states._frozen_parameters(embedder.encoder, plan.trainable_layers)
         for param in params:
             param.requires_grad_(False)
@@ -124,21 +149,50 @@ def test_the_loss_goes_down(three_layers):
     assert vec.plan_.trainable_layers == 1
 
 
-def test_the_frozen_states_are_computed_once_per_distinct_text(three_layers, monkeypatch):
-    from transformers.models.bert.modeling_bert import BertEmbeddings
-
-    rows = []
-    real = BertEmbeddings.forward
-
-    def counting(module, input_ids=None, **kwargs):
-        rows.append(len(input_ids))
-        return real(module, input_ids=input_ids, **kwargs)
-
-    monkeypatch.setattr(BertEmbeddings, "forward", counting)
+def test_the_frozen_states_are_computed_once_per_distinct_text(three_layers, frozen_rows):
     texts, labels = TEXTS * 2, LABELS * 2  # every text twice: still computed once
     vec = make(three_layers, epochs=3, trainable_layers=2).fit(texts, labels)
     assert len([r for r in vec.history_ if "loss" in r]) > 3  # several steps and epochs
-    assert sum(rows) == len(set(TEXTS))
+    assert sum(frozen_rows) == len(set(TEXTS))
+
+
+def test_the_clones_of_a_search_share_the_frozen_states(no_dropout, frozen_rows):
+    from sklearn.base import clone
+
+    first = make(no_dropout, trainable_layers=1).fit(TEXTS, LABELS)
+    assert sum(frozen_rows) == len(TEXTS) and len(FROZEN_STATES) == len(TEXTS)
+    frozen_rows.clear()
+    other = clone(first).set_params(pooling="max", loss="cosine")
+    other.fit(TEXTS[:6], LABELS[:6])  # another candidate on another fold
+    assert sum(frozen_rows) == 0
+    frozen_rows.clear()
+    shared = clone(first).fit(TEXTS, LABELS)
+    FROZEN_STATES.clear()
+    alone = clone(first).fit(TEXTS, LABELS)
+    assert sum(frozen_rows) == len(TEXTS)  # computed by the last fit only
+    for name, value in alone.encoder_.state_dict().items():
+        torch.testing.assert_close(shared.encoder_.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_other_frozen_weights_layers_or_precision_compute_their_own_states(
+    three_layers, frozen_rows
+):
+    make(three_layers, trainable_layers=1).fit(TEXTS, LABELS)
+    for params in ({"trainable_layers": 2}, {"trainable_layers": 1, "precision": "bfloat16"}):
+        frozen_rows.clear()
+        make(three_layers, **params).fit(TEXTS, LABELS)
+        assert sum(frozen_rows) == len(TEXTS), params
+    vec = make(three_layers).fit(TEXTS, LABELS)  # every layer trained: other lower weights
+    frozen_rows.clear()
+    vec.set_params(warm_start=True, trainable_layers=1).fit(TEXTS, LABELS)
+    assert sum(frozen_rows) == len(TEXTS)
+
+
+def test_cache_embeddings_false_keeps_no_states(three_layers, frozen_rows):
+    for _ in range(2):
+        make(three_layers, trainable_layers=1, cache_embeddings=False).fit(TEXTS, LABELS)
+    assert sum(frozen_rows) == 2 * len(TEXTS)
+    assert len(FROZEN_STATES) == 0
 
 
 def test_long_texts_windows_key_the_states_by_the_windows_trained_on(three_layers, monkeypatch):
