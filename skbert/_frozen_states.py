@@ -91,10 +91,11 @@ def _mask(encoder: SentenceEncoder, hidden: torch.Tensor, mask: torch.Tensor) ->
     )
 
 
-def _distinct(tokens: Tokens, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the first of ``rows`` of each distinct token ids, and each token row's slot.
+def _distinct(tokens: Tokens, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """Return the first of ``rows`` per distinct token ids, each row's slot, each slot's ids.
 
     Slot ``s`` is the ``s``-th distinct token ids met in ``rows``; other token rows get -1.
+    The ids are bytes: the key of the slot's states in the cache.
     """
     ids, offsets = tokens.ids, tokens.offsets
     distinct: dict[bytes, int] = {}
@@ -103,7 +104,7 @@ def _distinct(tokens: Tokens, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         slots[r] = distinct.setdefault(ids[offsets[r] : offsets[r + 1]].tobytes(), len(distinct))
     firsts = np.zeros(len(distinct), dtype=np.int64)
     firsts[slots[rows][::-1]] = rows[::-1]  # the first row of each slot wins
-    return firsts, slots
+    return firsts, slots, list(distinct)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class FrozenStates:
         layers = transformer_layers(encoder)
         check_trainable_layers(trainable_layers, len(layers))
         n_frozen = len(layers) - trainable_layers
-        firsts, slots = _distinct(tokens, rows)
+        firsts, slots, ids = _distinct(tokens, rows)
         lengths = tokens.lengths[firsts]
         starts = np.zeros(len(firsts), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
@@ -153,7 +154,6 @@ class FrozenStates:
         todo = np.arange(len(firsts))
         if use_cache:
             key = (frozen_identity(encoder, n_frozen), str(device), precision)
-            ids = [tokens.ids[tokens.offsets[r] : tokens.offsets[r + 1]].tobytes() for r in firsts]
             for s, kept in enumerate(FROZEN_STATES.lookup(key, ids)):
                 if kept is not None:
                     states[starts[s] : starts[s] + lengths[s]] = kept

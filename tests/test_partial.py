@@ -101,7 +101,7 @@ def test_the_kept_states_give_the_fit_without_them(no_dropout, monkeypatch):
     cached = make(no_dropout, trainable_layers=1).fit(TEXTS, LABELS)
 
     @contextlib.contextmanager
-    def frozen_only(embedder, plan, tokens, batches, **_):  # the same weights frozen, no states
+    def frozen_only(embedder, plan, tokens, batches, *_):  # the same weights frozen, no states
         params = _frozen_states._frozen_parameters(embedder.encoder, plan.trainable_layers)
         for param in params:
             param.requires_grad_(False)
