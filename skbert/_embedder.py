@@ -2,9 +2,9 @@
 
 One :class:`Embedder` serves ``transform``, ``score``, the validation during training and
 ``save``. It is safe for concurrent callers: tokenization uses a private tokenizer configured
-once, the int8 copy and the identity are built under a lock, and nothing else changes after
-construction but the encoder's weights, which only ``fit`` trains, before the vectorizer
-publishes the embedder.
+once, the int8 copy, the ONNX Runtime sessions (:mod:`skbert._variants`) and the identity
+are built under a lock, and nothing else changes after construction but the encoder's
+weights, which only ``fit`` trains, before the vectorizer publishes the embedder.
 
 The embedder's identity is a SHA-256 digest of what decides its output: the weights, the
 tokenizer and the pooling, normalisation, truncation (or windows) and lower-casing settings.
@@ -38,9 +38,10 @@ from ._encoder import (
     truncating_backend,
 )
 from ._messages import warn
+from ._onnx import OnnxEncoder
 from ._precision import autocast, resolve_precision
-from ._quantize import Int8Kernel, int8_kernel, quantize
 from ._st_format import write_config
+from ._variants import Variants, Version, weights_version
 from ._windows import Windows, char_chunks, embed_windows, make_windows, whole_backend
 
 if TYPE_CHECKING:
@@ -102,8 +103,8 @@ class Embedder:
         self._backend = truncating_backend(tokenizer, max_seq_length)
         self._whole = None if windows is None else whole_backend(self._backend)
         self._lock = threading.Lock()
-        self._int8: tuple[tuple[tuple[int, int], ...], Int8Kernel, SentenceEncoder] | None = None
-        self._identity: tuple[tuple[tuple[int, int], ...], str] | None = None
+        self._variants = Variants(self.encoder, device)
+        self._identity: tuple[Version, str] | None = None
 
     @property
     def dim(self) -> int:
@@ -123,24 +124,20 @@ class Embedder:
 
     # -- state derived from the weights, built once per version of them ---------------------
 
-    def _weights_version(self) -> tuple[tuple[int, int], ...]:
-        """Return a token that changes whenever a weight is replaced or changed in place."""
-        tensors = [*self.encoder.parameters(), *self.encoder.buffers()]
-        return tuple((t.data_ptr(), t._version) for t in tensors)
-
     def weights_changed(self) -> None:
-        """Forget what was derived from the weights (identity, int8 copy).
+        """Forget what was derived from the weights (identity, int8 copy, ONNX sessions).
 
         Version counters catch most in-place changes, but not those of fused kernels such
         as the fused AdamW that training uses: training calls this when it ends.
         """
         with self._lock:
-            self._identity = self._int8 = None
+            self._identity = None
+        self._variants.clear()
 
     def identity(self) -> str:
         """SHA-256 of the weights, the tokenizer and every setting that shapes the output."""
         with self._lock:
-            version = self._weights_version()
+            version = weights_version(self.encoder)
             if self._identity is None or self._identity[0] != version:
                 digest = hashlib.sha256()
                 digest_tensors(digest, self.encoder.state_dict())
@@ -155,34 +152,24 @@ class Embedder:
                 self._identity = (version, digest.hexdigest())
             return self._identity[1]
 
-    def _encoder_for(self, precision: str) -> SentenceEncoder:
-        """Return the encoder that computes ``precision``: the float one, or its int8 copy."""
-        if precision != "int8":
-            return self.encoder
-        if self.device.type != "cpu":
-            raise ValueError(
-                f"precision='int8' runs on the CPU only, but this vectorizer is on "
-                f"{self.device}; use precision='bfloat16' or 'float16' on a GPU."
-            )
-        kernel = int8_kernel()
-        with self._lock:
-            version = self._weights_version()
-            if self._int8 is None or self._int8[:2] != (version, kernel):
-                self._int8 = (version, kernel, quantize(self.encoder, kernel))
-            return self._int8[2]
+    def _encoder_for(
+        self, precision: str, backend: str = "torch"
+    ) -> SentenceEncoder | OnnxEncoder:
+        """Return what computes ``precision`` on ``backend`` (:mod:`skbert._variants`)."""
+        return self._variants.get(precision, backend)
 
     # -- embedding ---------------------------------------------------------------------------
 
     @torch.inference_mode()
     def _encode(
-        self, texts: list[str], out: np.ndarray, *, batch_size: int, precision: str
+        self, texts: list[str], out: np.ndarray, *, batch_size: int, precision: str, backend: str
     ) -> int:
         """Embed ``texts`` into ``out`` chunk by chunk, in order; return how many were cut.
 
         With windows, a chunk's texts are split, every window of the chunk is embedded in
         the same length-sorted batches, and each text's windows are pooled.
         """
-        encoder = self._encoder_for(precision)
+        encoder = self._encoder_for(precision, backend)
 
         def encode(tokens: Tokens, into: np.ndarray, normalize: bool) -> None:
             with autocast(self.device, precision):
@@ -216,6 +203,7 @@ class Embedder:
         precision: str,
         use_cache: bool,
         truncate_dim: int | None = None,
+        backend: str = "torch",
     ) -> tuple[np.ndarray, int]:
         """Embeddings of ``texts`` in order, each distinct text encoded once or read from cache.
 
@@ -235,6 +223,9 @@ class Embedder:
         truncate_dim : int or None, default=None
             Keep the first ``truncate_dim`` dimensions (rescaled to unit length when the
             encoder normalises).
+        backend : {"torch", "onnx"}, default="torch"
+            What runs the forward passes: torch, or an ONNX Runtime session of the encoder
+            (float32 or int8 only; :mod:`skbert._onnx`).
 
         Returns
         -------
@@ -243,15 +234,17 @@ class Embedder:
             How many distinct texts were longer than ``max_seq_length`` and cut (0 with
             windows, which cut nothing).
         """
-        precision = resolve_precision(precision, self.device, inference=True)
+        precision = resolve_precision(precision, self.device, inference=True, backend=backend)
         index: dict[str, int] = {}
         rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
         unique = list(index)
         out = np.empty((len(unique), self.dim), dtype=np.float32)
         if not use_cache:
-            truncated = self._encode(unique, out, batch_size=batch_size, precision=precision)
+            truncated = self._encode(
+                unique, out, batch_size=batch_size, precision=precision, backend=backend
+            )
         else:
-            truncated = self._embed_cached(unique, out, batch_size, precision)
+            truncated = self._embed_cached(unique, out, batch_size, precision, backend)
         if truncate_dim is not None and truncate_dim < out.shape[1]:
             out = np.ascontiguousarray(out[:, :truncate_dim])
             if self.encoder.normalize:
@@ -259,10 +252,10 @@ class Embedder:
         return (out if len(unique) == len(texts) else out[rows]), truncated
 
     def _embed_cached(
-        self, texts: list[str], out: np.ndarray, batch_size: int, precision: str
+        self, texts: list[str], out: np.ndarray, batch_size: int, precision: str, backend: str
     ) -> int:
         """Fill ``out`` from the cache, encode and cache the rest; return how many were cut."""
-        kernel = int8_kernel().describe() if precision == "int8" else None
+        kernel = self._variants.kernel(precision, backend)
         key = (self.identity(), str(self.device), precision, kernel)
         found = EMBEDDINGS.lookup(key, texts)
         missing = [i for i, row in enumerate(found) if row is None]
@@ -274,7 +267,9 @@ class Embedder:
                     out[i] = row
             fresh = np.empty((len(missing), out.shape[1]), dtype=np.float32)
             missing_texts = [texts[i] for i in missing]
-        truncated = self._encode(missing_texts, fresh, batch_size=batch_size, precision=precision)
+        truncated = self._encode(
+            missing_texts, fresh, batch_size=batch_size, precision=precision, backend=backend
+        )
         if fresh is not out:
             out[missing] = fresh
         EMBEDDINGS.store(key, missing_texts, fresh)
@@ -320,8 +315,9 @@ class Embedder:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        # The private tokenizer, the lock and the int8 copy are rebuilt; the device is kept
-        # as a name, so a vectorizer fitted on a GPU unpickles on a machine without one.
+        # The private tokenizer, the lock, the int8 copy and the ONNX sessions are rebuilt;
+        # the device is kept as a name, so a vectorizer fitted on a GPU unpickles on a
+        # machine without one.
         return {
             "encoder": self.encoder,
             "tokenizer": self.tokenizer,

@@ -63,6 +63,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any] | str] = {
     "window_stride": [Integral, None],  # its range depends on max_seq_length: _windows.py
     "device": [str],
     "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
+    "backend": [StrOptions({"torch", "onnx"})],
     "trainable_layers": [Interval(Integral, 0, None, closed="left"), None],
     "cache_embeddings": ["boolean"],
     "random_state": ["random_state"],
@@ -78,6 +79,12 @@ def check_params(params: Mapping[str, Any]) -> None:
         raise ValueError(
             "trainable_layers=0 would train no weight of the encoder; use epochs=0 for the "
             "pretrained embeddings, or trainable_layers >= 1 (None trains every layer)."
+        )
+    if params["backend"] == "onnx" and params["precision"] in ("bfloat16", "float16"):
+        raise ValueError(
+            f"backend='onnx' embeds in float32 or int8, got precision="
+            f"{params['precision']!r}; use precision='float32', 'int8' or 'auto', or "
+            "backend='torch'."
         )
     parts = tuple(params["pair_features"])
     if not parts or any(p not in PAIR_PARTS for p in parts) or len(set(parts)) != len(parts):

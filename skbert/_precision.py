@@ -94,7 +94,7 @@ _EMULATED = {
     "bfloat16": MEASURED["vnni"]["bfloat16"],
     "float16": MEASURED["avx512_bf16"]["float16"],
 }
-_warned: set[tuple[str, str]] = set()
+_warned: set[tuple[str, str, str]] = set()
 _warned_lock = threading.Lock()
 
 
@@ -108,21 +108,28 @@ def measured(precision: str, processor: CPU) -> Measured | None:
     return found
 
 
-def auto_precision(device: torch.device, *, inference: bool = False) -> str:
+def auto_precision(
+    device: torch.device, *, inference: bool = False, backend: str = "torch"
+) -> str:
     """Choose the fastest precision that keeps quality on ``device``.
 
     On a CPU: the fastest in :data:`MEASURED` for its kind that ran faster than float32 in
     every run at a Spearman within :data:`QUALITY_BOUND` of float32's, else float32; int8
-    only for ``inference`` (``transform``; ``fit`` cannot train in int8). On CUDA:
-    bfloat16 where native, float16 on older devices with tensor cores. float32 elsewhere
-    (MPS).
+    only for ``inference`` (``transform``; ``fit`` cannot train in int8). With
+    ``backend="onnx"`` the candidates are ONNX Runtime's (the table's ``"onnx int8"``),
+    against torch's float32. On CUDA: bfloat16 where native, float16 on older devices
+    with tensor cores. float32 elsewhere (MPS).
     """
     if device.type == "cpu":
         table = MEASURED.get(cpu().kind, {})
+        onnx = backend == "onnx"
         paying = [
-            (found.low, precision)
-            for precision, found in table.items()
-            if found.low > 1 and found.keeps_quality() and (inference or precision != "int8")
+            (found.low, name.removeprefix("onnx "))
+            for name, found in table.items()
+            if name.startswith("onnx ") == onnx
+            and found.low > 1
+            and found.keeps_quality()
+            and (inference or not name.endswith("int8"))
         ]
         return max(paying)[1] if paying else "float32"
     if device.type == "cuda":
@@ -141,7 +148,9 @@ _NATIVE = {
 }
 
 
-def slower_than_float32(precision: str, device: torch.device) -> str | None:
+def slower_than_float32(
+    precision: str, device: torch.device, backend: str = "torch"
+) -> str | None:
     """Why ``precision`` runs slower than float32 on ``device``, with the measured ratio.
 
     None where it was not measured slower (faster, or not measured on such hardware).
@@ -156,7 +165,7 @@ def slower_than_float32(precision: str, device: torch.device) -> str | None:
     if device.type != "cpu":
         return None
     processor = cpu()
-    found = measured(precision, processor)
+    found = measured(f"onnx {precision}" if backend == "onnx" else precision, processor)
     if found is None or found.high >= 1:
         return None
     why = f" has {_NATIVE[precision]}, and" if found is _EMULATED.get(precision) else ""
@@ -166,7 +175,9 @@ def slower_than_float32(precision: str, device: torch.device) -> str | None:
     )
 
 
-def resolve_precision(precision: str, device: torch.device, *, inference: bool = False) -> str:
+def resolve_precision(
+    precision: str, device: torch.device, *, inference: bool = False, backend: str = "torch"
+) -> str:
     """Return the precision to run on ``device``: ``"auto"`` chosen, any other as it is.
 
     A choice measured slower than float32 there warns once per process and device type
@@ -181,24 +192,27 @@ def resolve_precision(precision: str, device: torch.device, *, inference: bool =
         Where the encoder runs.
     inference : bool, default=False
         For ``transform``: ``"auto"`` may choose int8 (see :func:`auto_precision`).
+    backend : {"torch", "onnx"}, default="torch"
+        What runs ``transform`` (ONNX Runtime has its own measurements).
 
     Returns
     -------
     precision : {"float32", "bfloat16", "float16", "int8"}
     """
     if precision == "auto":
-        return auto_precision(device, inference=inference)
-    key = (precision, device.type)
+        return auto_precision(device, inference=inference, backend=backend)
+    key = (precision, device.type, backend)
     if precision == "float32" or key in _warned:
         return precision
-    reason = slower_than_float32(precision, device)
+    reason = slower_than_float32(precision, device, backend)
     with _warned_lock:
         if reason is None or key in _warned:
             return precision
         _warned.add(key)
+    chosen = auto_precision(device, inference=inference, backend=backend)
     warn(
         f"precision={precision!r} is slower than float32 here: {reason}. Use "
-        f"precision='float32', or 'auto' (here {auto_precision(device, inference=inference)!r}); "
+        f"precision='float32', or 'auto' (here {chosen!r}); "
         "the benchmarks page has the measurements. Shown once per process.",
         PrecisionWarning,
     )

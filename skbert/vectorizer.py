@@ -166,6 +166,10 @@ class SBERTVectorizer(
         ``"auto"``: the fastest measured to keep quality on the device (int8 only in
         ``transform``). Read at call time; a choice measured slower than float32 there
         warns once, with the ratio. The user guide says where each pays.
+    backend : {"torch", "onnx"}, default="torch"
+        What runs ``transform``: torch, or ONNX Runtime on the CPU (``pip install
+        'skbert[onnx]'``; float32, or int8 quantized by ONNX Runtime), on a copy of the
+        fitted encoder exported on first use. ``fit`` always trains in torch.
     cache_embeddings : bool, default=True
         Keep embeddings in a 256 MiB process-wide cache, keyed by the text and a digest of
         weights, tokenizer, settings, device and precision (searches embed a text once);
@@ -281,6 +285,7 @@ class SBERTVectorizer(
         window_stride: int | None = None,
         device: str = "auto",
         precision: str = "float32",
+        backend: str = "torch",
         cache_embeddings: bool = True,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -323,6 +328,7 @@ class SBERTVectorizer(
         self.window_stride = window_stride
         self.device = device
         self.precision = precision
+        self.backend = backend
         self.cache_embeddings = cache_embeddings
         self.random_state = random_state
         self.verbose = verbose
@@ -417,6 +423,7 @@ class SBERTVectorizer(
             batch_size=self.batch_size,
             precision=self.precision,
             use_cache=self.cache_embeddings,
+            backend=self.backend,
             truncate_dim=state.embedding_dim,
         )
         if truncated:

@@ -58,7 +58,9 @@ def test_truncation_in_fit_and_transform_warns_at_the_callers_line(tiny_model):
 
 def test_a_slow_precision_warns_at_the_line_calling_transform(tiny_model, monkeypatch):
     monkeypatch.setattr(_precision, "_warned", set())
-    monkeypatch.setattr(_precision, "slower_than_float32", lambda precision, device: "scripted")
+    monkeypatch.setattr(
+        _precision, "slower_than_float32", lambda precision, device, backend: "scripted"
+    )
     vec = SBERTVectorizer(tiny_model, precision="bfloat16").fit(["a", "b"])
     raised_here(lambda: vec.transform(["a text"]))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skbert import PrecisionWarning, SBERTVectorizer, _embedder, _precision, _quantize
+from skbert import PrecisionWarning, SBERTVectorizer, _embedder, _precision, _quantize, _variants
 from skbert._cache import EMBEDDINGS
 from skbert._hardware import CPU, GPU
 from skbert._precision import Measured, auto_precision, resolve_precision, slower_than_float32
@@ -47,14 +47,14 @@ def test_int8_copy_is_built_once_lazily_and_dropped_from_pickles(tiny_model):
 
     vec = SBERTVectorizer(tiny_model, cache_embeddings=False).fit(TEXTS)
     vec.transform(TEXTS)
-    assert vec._fitted.embedder._int8 is None  # nothing built until int8 is asked for
+    assert vec._fitted.embedder._variants.int8 is None  # nothing built until int8 is asked for
     vec.set_params(precision="int8")
     vec.transform(TEXTS)
-    first = vec._fitted.embedder._int8[2]
+    first = vec._fitted.embedder._variants.int8[2]
     vec.transform(TEXTS)
-    assert vec._fitted.embedder._int8[2] is first
+    assert vec._fitted.embedder._variants.int8[2] is first
     clone = pickle.loads(pickle.dumps(vec))
-    assert clone._fitted.embedder._int8 is None
+    assert clone._fitted.embedder._variants.int8 is None
     np.testing.assert_array_equal(clone.transform(TEXTS), vec.transform(TEXTS))
 
 
@@ -62,9 +62,9 @@ def test_int8_copy_is_built_once_by_concurrent_callers(fitted, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
     built = []
-    monkeypatch.setattr(_embedder, "quantize", lambda *a: built.append(1) or quantize(*a))
+    monkeypatch.setattr(_variants, "quantize", lambda *a: built.append(1) or quantize(*a))
     embedder = fitted._fitted.embedder
-    monkeypatch.setattr(embedder, "_int8", None)
+    monkeypatch.setattr(embedder._variants, "int8", None)
     with ThreadPoolExecutor(max_workers=4) as pool:
         copies = list(pool.map(lambda _: embedder._encoder_for("int8"), range(8)))
     assert len(built) == 1 and all(c is copies[0] for c in copies)
@@ -73,9 +73,9 @@ def test_int8_copy_is_built_once_by_concurrent_callers(fitted, monkeypatch):
 def test_a_refit_drops_the_int8_copy(tiny_model):
     vec = SBERTVectorizer(tiny_model, precision="int8", cache_embeddings=False).fit(TEXTS)
     vec.transform(TEXTS)
-    assert vec._fitted.embedder._int8 is not None
+    assert vec._fitted.embedder._variants.int8 is not None
     vec.fit(TEXTS)
-    assert vec._fitted.embedder._int8 is None
+    assert vec._fitted.embedder._variants.int8 is None
 
 
 def test_the_int8_kernel_is_part_of_the_cache_key(fitted, monkeypatch):
@@ -92,11 +92,11 @@ def test_the_int8_kernel_is_part_of_the_cache_key(fitted, monkeypatch):
     first = fitted.transform(TEXTS)
     fitted.transform(TEXTS)  # served from the cache
     other = Int8Kernel("fbgemm", reduce_range=True)
-    monkeypatch.setattr(_embedder, "int8_kernel", lambda: other)
+    monkeypatch.setattr(_variants, "int8_kernel", lambda: other)
     second = fitted.transform(TEXTS)  # another kernel: computed again, by another copy
     fitted.set_params(precision="float32")
     assert [n for n in calls if n] == [len(TEXTS), len(TEXTS)]  # the second call encoded none
-    assert fitted._fitted.embedder._int8[1] == other
+    assert fitted._fitted.embedder._variants.int8[1] == other
     assert cosines(first, second).min() > 0.99
 
 
