@@ -116,7 +116,7 @@ INTENT_DOMAIN = {intent: d for d, intents in CLINC_DOMAINS.items() for intent in
 
 @dataclass(frozen=True)
 class Method:
-    """``kind`` is "skbert" or "setfit"; ``params`` go to the vectorizer or to SetFit."""
+    """``kind`` is "skbert", "setfit" or "st" (sentence-transformers); ``params`` go to it."""
 
     kind: str
     params: dict[str, Any]
@@ -145,6 +145,8 @@ METHODS: dict[str, Method] = {
     },
     "setfit_default": Method("setfit", {}),
     "setfit_iter5": Method("setfit", {"num_iterations": 5}),
+    # sentence-transformers' ContrastiveLoss recipe: 4 pairs per text, batch 16, one epoch
+    "st_contrastive": Method("st", {"objective": "contrastive", "per_text": 4, "batch_size": 16}),
     **{
         f"skbert:{loss}-r{rows}{label}": _skbert(loss, rows, **extra)
         for loss in _SHORT
@@ -284,6 +286,33 @@ def run_setfit(model: str, params: dict[str, Any], train, data: Dataset, seed: i
     }
 
 
+def run_st(model: str, params: dict[str, Any], train, data: Dataset, seed: int):
+    """sentence-transformers trained on pairs drawn as benchmarks/st_side_by_side.py does."""
+    from sentence_transformers import SentenceTransformer
+    from st_side_by_side import fit_st, rows
+
+    texts, labels = train
+    start, cpu = time.perf_counter(), time.process_time()
+    drawn = rows(params["objective"], labels, params["per_text"], seed)
+    st = fit_st(model, params["objective"], texts, labels, drawn, params["per_text"], seed,
+                batch_size=params["batch_size"])  # fmt: skip
+    fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    unnormalised = SentenceTransformer(modules=[st[0], st[1]], device="cpu")
+    splits = {"train": texts, "val": data.val[0], "test": data.test[0]}
+    raw = {name: unnormalised.encode(split, batch_size=32) for name, split in splits.items()}
+    unit = {
+        name: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        for name, x in raw.items()
+    }
+    labels_of = {"train": labels, "val": data.val[1], "test": data.test[1]}
+    return {
+        "steps": math.ceil(len(drawn["columns"][0]) / params["batch_size"]),
+        "fit_s": round(fit_s, 2),
+        "fit_cpu_s": round(fit_cpu_s, 2),
+        "results": _heads({"unit": unit, "raw": raw, "unit+scaler": unit}, labels_of),
+    }
+
+
 def projected_skip(method: Method, train, args: argparse.Namespace) -> str | None:
     """Why this run is not worth its cost, or None."""
     n = len(train[0])
@@ -294,6 +323,8 @@ def projected_skip(method: Method, train, args: argparse.Namespace) -> str | Non
             hours = 2 * pairs * SECONDS_PER_TRAINING_TEXT / 3600
             return f"projected {pairs} pairs, ~{hours:.1f} hours"
         return None
+    if method.kind == "st":
+        return None  # one epoch over per_text pairs of each text: the skbert default's size
     p = method.params
     epochs = p.get("epochs", 1)
     if epochs == 0:
@@ -380,7 +411,7 @@ def run(args: argparse.Namespace) -> int:
                         record["skipped"] = skip
                     else:
                         start, load = time.perf_counter(), os.getloadavg()[0]
-                        runner = run_setfit if method.kind == "setfit" else run_skbert
+                        runner = {"setfit": run_setfit, "st": run_st}.get(method.kind, run_skbert)
                         record.update(runner(model, method.params, train, data, seed))
                         record["method_s"] = round(time.perf_counter() - start, 2)
                         # load average (1 min) at start and end: the machine is shared

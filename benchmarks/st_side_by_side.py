@@ -96,7 +96,16 @@ def fit_skbert(model: str, objective: str, texts, labels, drawn, per_text: int, 
     return vec.fit(X, drawn.get("target"))
 
 
-def fit_st(model: str, objective: str, texts, labels, drawn, per_text: int, seed: int):
+def fit_st(
+    model: str,
+    objective: str,
+    texts,
+    labels,
+    drawn,
+    per_text: int,
+    seed: int,
+    batch_size: int = SETTINGS["batch_size"],
+):
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -132,7 +141,7 @@ def fit_st(model: str, objective: str, texts, labels, drawn, per_text: int, seed
         args = SentenceTransformerTrainingArguments(
             output_dir=out,
             num_train_epochs=epochs,
-            per_device_train_batch_size=SETTINGS["batch_size"],
+            per_device_train_batch_size=batch_size,
             learning_rate=SETTINGS["learning_rate"],
             warmup_steps=SETTINGS["warmup_ratio"],  # transformers 5: a float is a ratio
             weight_decay=SETTINGS["weight_decay"],
