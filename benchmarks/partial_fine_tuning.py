@@ -160,11 +160,13 @@ def search(args: Any) -> None:
     grid = {"sbertvectorizer__pooling": ["mean", "max", "cls"],
             "sbertvectorizer__loss": args.losses}  # fmt: skip
     rows, today = [], None
-    for layers in args.layers:
+    for spec in args.layers:  # LAYERS or LAYERS:PRECISION, e.g. 3:bfloat16
+        layers, _, precision = spec.partition(":")
         FROZEN_STATES.clear()
         vectorizer = SBERTVectorizer(
             model_path(),
             trainable_layers=None if layers == "all" else int(layers),
+            precision=precision or "float32",
             cache_embeddings=not args.no_cache,
             random_state=args.seed,
         )
@@ -174,10 +176,10 @@ def search(args: Any) -> None:
         start, cpu = time.perf_counter(), time.process_time()
         grid_search.fit(texts, labels)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        today = seconds if layers == "all" else today
+        today = seconds if spec == "all" else today
         best = grid_search.best_params_
         rows.append([
-            layers,
+            spec,
             f"{best['sbertvectorizer__pooling']}, {best['sbertvectorizer__loss']}",
             f"{100 * grid_search.best_score_:.1f}",
             f"{100 * grid_search.score(*data.test):.1f}",
@@ -196,8 +198,9 @@ def search(args: Any) -> None:
     body += (
         f"\n\n{args.dataset}, {args.size} texts per class ({len(texts)}), {candidates} "
         "candidates x 3 folds and the refit, LogisticRegression(max_iter=1000) after the "
-        f"vectorizer, seed {args.seed}, float32; accuracy x100 (CV: the best mean over the "
-        "folds; test: the refit best candidate on the test split)."
+        f"vectorizer, seed {args.seed}, float32 unless LAYERS:PRECISION says otherwise; "
+        "accuracy x100 (CV: the best mean over the folds; test: the refit best candidate "
+        "on the test split)."
     )
     command = "python " + " ".join(
         shlex.quote(a) for a in ["benchmarks/partial_fine_tuning.py", *sys.argv[1:]]
@@ -265,7 +268,9 @@ def labelled(args: Any) -> None:
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("part", choices=["stsb", "labelled", "search"])
-    p.add_argument("--layers", nargs="+", default=["2", "3", "all"])
+    p.add_argument(
+        "--layers", nargs="+", default=["2", "3", "all"], help="LAYERS or LAYERS:PRECISION"
+    )
     p.add_argument("--dataset", choices=["trec", "clinc150", "clinc_domains"], default="trec")
     p.add_argument("--size", default="64", help="texts per class, or full")
     p.add_argument("--losses", nargs="+", default=["mnrl", "cosine"])

@@ -281,3 +281,31 @@ def test_a_fit_of_several_processes_is_refused(three_layers, monkeypatch):
     monkeypatch.setattr(_frozen_states, "World", TwoProcesses)
     with pytest.raises(ValueError, match="trainable_layers=1 is not supported in a fit of"):
         make(three_layers, trainable_layers=1).fit(TEXTS, LABELS)
+
+
+@pytest.mark.filterwarnings("ignore:y has 1 class")  # halving's first, smallest round
+@pytest.mark.parametrize("search", ["grid", "halving", "cross_val_score"])
+def test_a_search_computes_each_texts_frozen_states_once(no_dropout, monkeypatch, search):
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    stored: list[bytes] = []
+    real = FROZEN_STATES.store
+    monkeypatch.setattr(
+        FROZEN_STATES,
+        "store",
+        lambda key, items, values: stored.extend(items) or real(key, items, values),
+    )
+    texts = TEXTS + [f"{text} again" for text in TEXTS]
+    labels = LABELS * 2
+    pipe = make_pipeline(make(no_dropout, trainable_layers=1), LogisticRegression())
+    grid = {"sbertvectorizer__pooling": ["mean", "max", "cls"]}
+    if search == "grid":
+        GridSearchCV(pipe, grid, cv=2).fit(texts, labels)
+    elif search == "halving":
+        HalvingGridSearchCV(pipe, grid, cv=2, factor=2, min_resources=12).fit(texts, labels)
+    else:
+        cross_val_score(pipe, texts, labels, cv=3)
+    assert len(stored) == len(set(stored)) == len(texts)  # each text once, for all the fits
