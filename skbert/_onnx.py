@@ -21,7 +21,6 @@ from torch import nn
 
 from ._encoder import SentenceEncoder
 
-BACKENDS = ("torch", "onnx")
 ONNX_PRECISIONS = ("float32", "int8")
 EXTRA = "pip install 'skbert[onnx]'"
 
@@ -75,10 +74,9 @@ class OnnxEncoder:
     """
 
     def __init__(self, encoder: SentenceEncoder, precision: str, threads: int) -> None:
-        onnxruntime = _import_onnxruntime()
         check_onnx_precision(precision)
+        onnxruntime = _import_onnxruntime()
         self.normalize = encoder.normalize
-        self.precision = precision
         with tempfile.TemporaryDirectory(prefix="skbert-onnx-") as folder:
             path = Path(folder) / "float32.onnx"
             _export(encoder, path)

@@ -13,7 +13,7 @@ import threading
 import torch
 
 from ._encoder import SentenceEncoder
-from ._onnx import OnnxEncoder, check_onnx_precision
+from ._onnx import OnnxEncoder
 from ._quantize import Int8Kernel, int8_kernel, quantize
 
 Version = tuple[tuple[int, int], ...]
@@ -62,7 +62,6 @@ class Variants:
             return self.int8[2]
 
     def _onnx(self, precision: str) -> OnnxEncoder:
-        check_onnx_precision(precision)
         self._check_cpu(precision, "onnx")
         threads = torch.get_num_threads()
         with self._lock:
