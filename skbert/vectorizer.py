@@ -25,16 +25,14 @@ from ._embedder import Embedder, load_embedder
 from ._encoder import DEFAULT_MODEL
 from ._feature_names import FeatureNamesMixin
 from ._inputs import check_texts
-from ._messages import warn
-from ._metrics import pair_cosine, spearman
 from ._objectives import OBJECTIVES
 from ._pair_features import pair_features
 from ._parameters import PARAMETER_CONSTRAINTS, check_dims, check_warm_start
 from ._persistence import PersistenceMixin
 from ._planning import make_plan
 from ._progress import CallbackSupportMixin, Progress
+from ._scoring import PairScoreMixin
 from ._state import FittedState, with_fitted_attributes
-from ._targets import check_scores
 from ._training import fine_tune
 from .exceptions import warn_truncated
 
@@ -42,6 +40,7 @@ from .exceptions import warn_truncated
 @with_fitted_attributes
 class SBERTVectorizer(
     PersistenceMixin,
+    PairScoreMixin,
     CallbackSupportMixin,
     FeatureNamesMixin,
     TransformerMixin,
@@ -465,47 +464,6 @@ class SBERTVectorizer(
             return embeddings
         u, v = (torch.from_numpy(embeddings[index[:, c]]) for c in (0, 1))
         return pair_features(u, v, tuple(self.pair_features)).numpy()
-
-    def score(self, X: Any, y: Any) -> float:
-        """Spearman correlation between the cosine similarity of each pair and ``y``.
-
-        The measure of the STS benchmark; ``GridSearchCV`` uses it to rank candidates on
-        scored pairs with no extra scorer.
-
-        Parameters
-        ----------
-        X : sequence of pairs of str
-            Sentence pairs.
-        y : array-like of shape (n_samples,)
-            Gold similarity scores, on any scale.
-
-        Returns
-        -------
-        score : float
-            Spearman's rho, in ``[-1, 1]``; 0.0, with a warning, when every pair gets the
-            same cosine similarity (no ranking at all).
-        """
-        check_is_fitted(self)
-        state = self._fitted
-        columns = check_texts(X)
-        if columns.input_kind != "pairs":
-            raise ValueError(
-                f"score needs pairs (a, b) in X, with gold similarity scores in y; got "
-                f"{columns.input_kind}."
-            )
-        scores = check_scores(y, columns.n_samples)
-        texts, index = columns.flat()
-        embeddings = self._embed(state, texts)
-        rho, reason = spearman(
-            pair_cosine(embeddings[index[:, 0]], embeddings[index[:, 1]]), scores
-        )
-        if reason is not None:
-            warn(
-                f"Spearman's correlation is undefined: {reason}; score returns 0.0.",
-                UserWarning,
-            )
-            return 0.0
-        return rho
 
     # -- scikit-learn plumbing --------------------------------------------------------------
 
