@@ -26,6 +26,7 @@ seconds: with one thread, a fairer measure on a machine that other jobs share.
 
 from __future__ import annotations
 
+import atexit
 import shlex
 import shutil
 import sys
@@ -71,6 +72,15 @@ def runner(vec: SBERTVectorizer, precision: str, texts: list[str]):
     return run
 
 
+def ran(precision: str) -> str:
+    """The precision a ``--precisions`` entry computes in: ``auto`` resolved, no engine."""
+    head, _, tail = precision.partition(":")
+    backend, precision = ("onnx", tail) if head == "onnx" else ("torch", head)
+    if precision == "auto":
+        return auto_precision(torch.device("cpu"), inference=True, backend=backend)
+    return precision
+
+
 def st_model(path: str, backend: str, threads: int):
     """sentence-transformers on ``backend``: ``torch``, ``onnx``, ``onnx-int8``, ``openvino``."""
     from sentence_transformers import SentenceTransformer
@@ -78,6 +88,7 @@ def st_model(path: str, backend: str, threads: int):
     if backend == "torch":
         return SentenceTransformer(path, device="cpu")
     folder = tempfile.mkdtemp()  # the exports are written beside a copy of the model
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     shutil.copytree(path, folder, dirs_exist_ok=True)
     kwargs: dict = {}
     if backend.startswith("onnx"):
@@ -124,19 +135,7 @@ def main() -> None:
     left = np.array([position[a] for a, _ in pairs])
     right = np.array([position[b] for _, b in pairs])
     precisions = args.precisions.split(",")
-    device = torch.device("cpu")
-    auto = auto_precision(device, inference=True)
-    onnx_auto = auto_precision(device, inference=True, backend="onnx")
-    runs = {
-        p: auto
-        if p == "auto"
-        else onnx_auto
-        if p == "onnx:auto"
-        else p.partition(":")[2]
-        if p.startswith("onnx:")
-        else p.partition(":")[0]
-        for p in precisions
-    }
+    runs = {p: ran(p) for p in precisions}
     # No float16 peak: a plain float16 matmul on a CPU without AVX512-FP16 runs below
     # 1 GFLOP/s (minutes for this measurement), slower than autocast's float16 linear layers.
     peaks = {
